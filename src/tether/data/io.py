@@ -1,0 +1,109 @@
+"""One entry point for every on-disk format: `load_dataset` and `save_dataset`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from tether.data.dataset import ActionSpace, LoggedDataset
+from tether.data.errors import DatasetError
+from tether.data.tabular import TabularSchema
+
+Format = Literal["d4rl", "minari", "parquet", "csv", "npz"]
+FORMATS: tuple[str, ...] = ("d4rl", "minari", "parquet", "csv", "npz")
+_SUFFIXES = {".hdf5": "d4rl", ".h5": "d4rl", ".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".npz": "npz"}
+
+
+def detect_format(path: Path) -> str:
+    """Guess a file's format from its suffix, or a directory's from its Minari `data/metadata.json`."""
+    if path.is_dir():
+        if (path / "data" / "metadata.json").exists() or (path / "metadata.json").exists():
+            return "minari"
+        raise DatasetError(str(path), "is a directory but not a Minari dataset",
+                           "pass a file (.hdf5, .parquet, .csv, .npz) or a Minari dataset directory")
+    if path.name == "main_data.hdf5" and (path.parent / "metadata.json").exists():
+        return "minari"
+    fmt = _SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise DatasetError(str(path), f"unknown file type {path.suffix!r}",
+                           f"use one of {sorted(_SUFFIXES)} or pass format= one of {FORMATS}")
+    return fmt
+
+
+def load_dataset(source: str | Path, *, format: Format | None = None, schema: TabularSchema | None = None,
+                 action_space: ActionSpace | None = None) -> LoggedDataset:
+    """Load a logged dataset from a path, a Minari id or a built-in dataset name.
+
+    Args:
+        source: a file (`.hdf5` D4RL, `.parquet`, `.csv`, `.npz`), a Minari dataset directory or id,
+            or a built-in name such as `halfcheetah-medium-v5` (see `tether datasets list`).
+        format: force a format instead of guessing from the suffix.
+        schema: column names of a Parquet/CSV long-format log.
+        action_space: declare the action space when the file does not carry it.
+
+    Raises:
+        DatasetError: nothing readable at `source`, or the data are invalid.
+    """
+    path = Path(source).expanduser()
+    if format is None and not path.exists():
+        return _load_by_name(str(source))
+    fmt = format or detect_format(path)
+    if fmt == "d4rl":
+        from tether.data.d4rl import read_d4rl_hdf5
+
+        return read_d4rl_hdf5(path, action_space=action_space)
+    if fmt == "minari":
+        from tether.data.minari_format import read_minari
+
+        return read_minari(path.parent if path.name == "main_data.hdf5" else path)
+    if fmt in ("parquet", "csv"):
+        from tether.data.tabular import read_csv, read_parquet
+
+        return (read_parquet if fmt == "parquet" else read_csv)(path, schema=schema, action_space=action_space)
+    if fmt == "npz":
+        from tether.data.npz import read_npz
+
+        return read_npz(path, action_space=action_space)
+    raise DatasetError("format", f"unknown format {fmt!r}", f"use one of {FORMATS}")
+
+
+def _load_by_name(name: str) -> LoggedDataset:
+    from tether.data.minari_format import minari_root
+
+    if (minari_root() / name / "data" / "metadata.json").exists():
+        from tether.data.minari_format import read_minari
+
+        return read_minari(name)
+    from tether.datasets import get_dataset, is_known_name
+
+    if is_known_name(name):
+        return get_dataset(name)[0]
+    raise DatasetError(name, "is neither an existing path, a Minari dataset id, nor a built-in dataset name",
+                       "check the path, or run `tether datasets list` for built-in names")
+
+
+def save_dataset(dataset: LoggedDataset, path: str | Path, *, format: Format | None = None) -> Path:
+    """Write `dataset` to `path` in `format` (guessed from the suffix; a suffix-less path is Minari)."""
+    path = Path(path)
+    fmt = format or (_SUFFIXES.get(path.suffix.lower()) if path.suffix else "minari")
+    if fmt == "d4rl":
+        from tether.data.d4rl import write_d4rl_hdf5
+
+        return write_d4rl_hdf5(dataset, path)
+    if fmt == "minari":
+        from tether.data.minari_format import write_minari
+
+        return write_minari(dataset, path.name, root=path.parent, overwrite=True)
+    if fmt == "parquet":
+        from tether.data.tabular import write_parquet
+
+        return write_parquet(dataset, path)
+    if fmt == "csv":
+        from tether.data.tabular import write_csv
+
+        return write_csv(dataset, path)
+    if fmt == "npz":
+        from tether.data.npz import write_npz
+
+        return write_npz(dataset, path)
+    raise DatasetError("format", f"unknown format {fmt!r}", f"use one of {FORMATS}")

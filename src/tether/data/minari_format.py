@@ -1,0 +1,194 @@
+"""Minari datasets on disk (HDF5 storage), read directly and written so `minari.load_dataset` opens them.
+
+Layout (Minari 0.5, `hdf5_storage.py`): `<root>/<dataset_id>/data/metadata.json` and
+`data/main_data.hdf5` with one group `episode_<i>` per episode holding `observations` (T + 1 rows:
+the reset observation and every successor), `actions`, `rewards`, `terminations`, `truncations`
+(T rows) and optional `infos/<key>` (T + 1 rows: the reset info, then each step's). tether stores
+the behaviour log-probability of step t's action at `infos/action_log_probs[t + 1]` (row 0 is the
+reset info and holds 0), and its own metadata under the `tether` key of `metadata.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from tether.data._h5 import open_h5, read_h5_dataset
+from tether.data.dataset import ActionSpace, LoggedDataset
+from tether.data.errors import DatasetError
+
+
+def minari_root() -> Path:
+    """Minari's dataset root: `$MINARI_DATASETS_PATH` or `~/.minari/datasets`."""
+    return Path(os.environ.get("MINARI_DATASETS_PATH", Path.home() / ".minari" / "datasets"))
+
+
+def resolve_minari_path(source: str | Path) -> Path:
+    """The `data/` directory of a Minari dataset given its directory, its data dir or its id."""
+    path = Path(source).expanduser()
+    for candidate in (path / "data", path, minari_root() / str(source) / "data"):
+        if (candidate / "metadata.json").is_file():
+            return candidate
+    raise DatasetError(str(source), "is not a Minari dataset (no data/metadata.json found)",
+                       f"pass the dataset directory or an id under {minari_root()}")
+
+
+def _space_to_action_space(space: gym.Space) -> ActionSpace:
+    if isinstance(space, gym.spaces.Discrete):
+        if int(space.start) != 0:
+            raise DatasetError("action_space", f"Discrete starts at {space.start}", "shift action ids to start at 0")
+        return ActionSpace.discrete(int(space.n))
+    if isinstance(space, gym.spaces.Box):
+        return ActionSpace.continuous(space.low.ravel(), space.high.ravel())
+    raise DatasetError("action_space", f"{type(space).__name__} actions are not supported",
+                       "use a Box or Discrete action space")
+
+
+def _episode_groups(handle: Any) -> list[str]:
+    names = [k for k in handle.keys() if k.startswith("episode_")]
+    return sorted(names, key=lambda k: int(k.split("_")[1]))  # numeric, not lexical, order
+
+
+def read_minari(source: str | Path) -> LoggedDataset:
+    """Read a Minari dataset (HDF5 storage) from its directory or id.
+
+    Raises:
+        DatasetError: no such dataset, an unsupported storage or space, or invalid arrays.
+    """
+    from minari.serialization import deserialize_space
+
+    data_dir = resolve_minari_path(source)
+    meta = json.loads((data_dir / "metadata.json").read_text())
+    if meta.get("data_format", "hdf5") != "hdf5":
+        raise DatasetError("data_format", f"Minari storage {meta['data_format']!r} is not read by tether yet",
+                           "re-save the dataset with data_format='hdf5'")
+    if "action_space" not in meta or "observation_space" not in meta:
+        raise DatasetError("metadata.json", "has no observation_space/action_space", "re-create the dataset with Minari >= 0.5")
+    action_space = _space_to_action_space(deserialize_space(meta["action_space"]))
+    if not isinstance(deserialize_space(meta["observation_space"]), gym.spaces.Box):
+        raise DatasetError("observation_space", "only Box observations are supported", "flatten observations first")
+    columns: dict[str, list] = {k: [] for k in ("obs", "next_obs", "act", "rew", "term", "trunc", "logp")}
+    with open_h5(data_dir / "main_data.hdf5") as handle:
+        for name in _episode_groups(handle):
+            group = handle[name]
+            obs = read_h5_dataset(group["observations"], data_dir)
+            steps = len(read_h5_dataset(group["rewards"], data_dir))
+            if len(obs) != steps + 1:
+                raise DatasetError("observations", f"has {len(obs)} rows for {steps} steps (expected {steps + 1})",
+                                   "the file is corrupt: regenerate it", where=name)
+            columns["obs"].append(obs[:-1].reshape(steps, -1))
+            columns["next_obs"].append(obs[1:].reshape(steps, -1))
+            columns["act"].append(read_h5_dataset(group["actions"], data_dir))
+            columns["rew"].append(read_h5_dataset(group["rewards"], data_dir))
+            columns["term"].append(read_h5_dataset(group["terminations"], data_dir))
+            columns["trunc"].append(read_h5_dataset(group["truncations"], data_dir))
+            if "infos" in group and "action_log_probs" in group["infos"]:
+                columns["logp"].append(read_h5_dataset(group["infos"]["action_log_probs"], data_dir)[1:])
+    if not columns["rew"]:
+        raise DatasetError(str(data_dir), "holds no episodes", "write at least one episode")
+    lengths = [len(r) for r in columns["rew"]]
+    tether_meta = meta.get("tether", {})
+    metadata = {"source": "minari", "dataset_id": meta.get("dataset_id"), **tether_meta}
+    for key in ("ref_min_score", "ref_max_score"):
+        if key in meta:
+            metadata[key] = meta[key]
+    if "env_spec" in meta and meta["env_spec"]:
+        metadata.setdefault("env_id", json.loads(meta["env_spec"]).get("id"))
+    return LoggedDataset(
+        observations=np.concatenate(columns["obs"]), actions=np.concatenate(columns["act"]),
+        rewards=np.concatenate(columns["rew"]), terminations=np.concatenate(columns["term"]),
+        truncations=np.concatenate(columns["trunc"]),
+        episode_starts=np.concatenate([[0], np.cumsum(lengths)[:-1]]),
+        action_space=action_space, next_observations=np.concatenate(columns["next_obs"]),
+        behavior_log_probs=np.concatenate(columns["logp"]) if len(columns["logp"]) == len(lengths) else None,
+        metadata=metadata)
+
+
+def _gym_action_space(space: ActionSpace) -> gym.Space:
+    if space.is_discrete:
+        return gym.spaces.Discrete(int(space.n))  # type: ignore[arg-type]
+    return gym.spaces.Box(space.low, space.high, dtype=np.float32)  # type: ignore[arg-type]
+
+
+def write_minari(dataset: LoggedDataset, dataset_id: str, root: str | Path | None = None,
+                 overwrite: bool = False) -> Path:
+    """Write `dataset` as a Minari HDF5 dataset at `<root>/<dataset_id>`, atomically.
+
+    The dataset is built in a temporary sibling directory and renamed into place, so a killed
+    writer never leaves a half-written dataset behind.
+
+    Raises:
+        DatasetError: the dataset lacks `next_observations` (Minari stores each episode's final
+            observation) or the target exists and `overwrite` is False.
+    """
+    from minari.dataset.minari_storage import MinariStorage
+
+    if dataset.next_observations is None:
+        raise DatasetError("next_observations", "are needed: Minari stores every episode's final observation",
+                           "log next observations (or write Parquet/NPZ, which do not need them)")
+    inside = np.ones(dataset.n_steps, bool)
+    inside[dataset.episode_ends - 1] = False
+    mismatch = np.flatnonzero(inside[:-1] & np.any(dataset.next_observations[:-1] != dataset.observations[1:], axis=1))
+    if len(mismatch):
+        raise DatasetError("next_observations", "differ from the following step's observation inside an episode, "
+                           "which Minari's layout cannot represent", "write Parquet, NPZ or D4RL HDF5 instead",
+                           where=f"row {int(mismatch[0])}")
+    target = Path(root or minari_root()) / dataset_id
+    if target.exists() and not overwrite:
+        raise DatasetError(str(target), "already exists", "pass overwrite=True or choose another dataset_id")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp", dir=target.parent))
+    try:
+        _write_minari_data(dataset, dataset_id, staging / "data", MinariStorage)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _write_minari_data(dataset: LoggedDataset, dataset_id: str, data_dir: Path, storage_cls: Any) -> None:
+    obs_dim = dataset.observation_dim
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
+    env_spec = None
+    if dataset.metadata.get("env_id"):
+        try:
+            env_spec = gym.spec(dataset.metadata["env_id"])
+        except gym.error.Error:
+            env_spec = None
+    storage = storage_cls.new(data_dir, observation_space=observation_space,
+                              action_space=_gym_action_space(dataset.action_space), env_spec=env_spec)
+    with open_h5(data_dir / "main_data.hdf5", "a") as handle:
+        for episode in dataset.episodes():
+            group = handle.create_group(f"episode_{episode.index}")
+            group.attrs["id"] = episode.index
+            group.attrs["total_steps"] = len(episode)
+            group.create_dataset("observations", data=np.concatenate([episode.observations,
+                                                                      episode.next_observations[-1:]]))
+            group.create_dataset("actions", data=episode.actions)
+            group.create_dataset("rewards", data=episode.rewards)
+            s, e = int(dataset.episode_starts[episode.index]), int(dataset.episode_ends[episode.index])
+            group.create_dataset("terminations", data=dataset.terminations[s:e])
+            group.create_dataset("truncations", data=dataset.truncations[s:e])
+            if dataset.behavior_log_probs is not None:
+                logp = dataset.behavior_log_probs[s:e]
+                group.create_group("infos").create_dataset("action_log_probs", data=np.concatenate([[0.0], logp]))
+    import minari
+
+    size_mb = round((data_dir / "main_data.hdf5").stat().st_size / 2**20, 1)
+    meta: dict[str, Any] = {"dataset_id": dataset_id, "minari_version": minari.__version__,
+                            "dataset_size": size_mb, "algorithm_name": str(dataset.metadata.get("algorithm", "")),
+                            "total_steps": dataset.n_steps, "total_episodes": dataset.n_episodes,
+                            "tether": json.loads(json.dumps(dataset.metadata, default=str))}
+    for key in ("ref_min_score", "ref_max_score"):
+        if key in dataset.metadata:
+            meta[key] = float(dataset.metadata[key])
+    storage.update_metadata(meta)

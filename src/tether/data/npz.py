@@ -1,0 +1,84 @@
+"""NumPy `.npz` files: tether's own layout, or a plain D4RL-style dict of arrays.
+
+tether's layout holds every array of `LoggedDataset.arrays()` by name plus two JSON strings,
+`__action_space__` and `__metadata__`. A plain dict dump (`observations`, `actions`, `rewards`,
+`terminals`/`terminations`, `timeouts`/`truncations`) is read too, episodes taken from the flags.
+Files are always opened with `allow_pickle=False`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from tether.data.dataset import ActionSpace, LoggedDataset
+from tether.data.errors import DatasetError
+
+
+def read_npz(path: str | Path, action_space: ActionSpace | None = None) -> LoggedDataset:
+    """Read an `.npz` dataset (never unpickling anything)."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(str(path), "file does not exist", "check the path")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except ValueError as err:
+        if "pickle" in str(err).lower():
+            raise DatasetError(str(path), "holds pickled objects, which tether never loads",
+                               "save plain numeric arrays (np.savez with numeric arrays only)") from None
+        raise DatasetError(str(path), f"cannot be read as .npz ({err})", "check the file is complete") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as err:
+        raise DatasetError(str(path), f"cannot be read as .npz ({err})", "the file is truncated or corrupt") from None
+    metadata = json.loads(str(arrays.pop("__metadata__", "{}")))
+    metadata.setdefault("source", "npz")
+    if "__action_space__" in arrays and action_space is None:
+        action_space = ActionSpace.from_json(json.loads(str(arrays.pop("__action_space__"))))
+    arrays.pop("__action_space__", None)
+    for key in ("observations", "actions", "rewards"):
+        if key not in arrays:
+            raise DatasetError(key, f"missing from {path.name} (arrays: {sorted(arrays)})",
+                               "save observations, actions, rewards and the episode-end flags")
+    terminations = arrays.pop("terminations", arrays.pop("terminals", None))
+    truncations = arrays.pop("truncations", arrays.pop("timeouts", None))
+    if terminations is None:
+        raise DatasetError("terminations", f"missing from {path.name}", "save a terminations (or terminals) flag array")
+    n = len(arrays["rewards"])
+    terminations = np.ravel(terminations).astype(bool)
+    truncations = np.zeros(n, bool) if truncations is None else np.ravel(truncations).astype(bool)
+    starts = arrays.pop("episode_starts", None)
+    if starts is None:
+        ends = np.flatnonzero(terminations | truncations)
+        starts = np.concatenate([[0], ends[ends < n - 1] + 1])
+    if action_space is None:
+        actions = arrays["actions"]
+        if np.issubdtype(actions.dtype, np.integer):
+            action_space = ActionSpace.discrete(int(actions.max()) + 1)
+        else:
+            raise DatasetError("action_space", "is not stored in this file", "pass action_space=ActionSpace.continuous(low, high)")
+    extras = {k.removeprefix("extras/"): arrays.pop(k) for k in list(arrays) if k.startswith("extras/")}
+    return LoggedDataset(
+        observations=arrays["observations"], actions=arrays["actions"], rewards=arrays["rewards"],
+        terminations=terminations, truncations=truncations, episode_starts=starts, action_space=action_space,
+        next_observations=arrays.get("next_observations"), behavior_log_probs=arrays.get("behavior_log_probs"),
+        action_probs=arrays.get("action_probs"), extras=extras, metadata=metadata)
+
+
+def write_npz(dataset: LoggedDataset, path: str | Path, compressed: bool = False) -> Path:
+    """Write `dataset` in tether's `.npz` layout, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {k: v for k, v in dataset.metadata.items() if k != "path"}
+    arrays = {**dataset.arrays(), "__action_space__": np.array(json.dumps(dataset.action_space.to_json())),
+              "__metadata__": np.array(json.dumps(meta, default=str))}
+    buffer = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_bytes(buffer.getvalue())
+    os.replace(tmp, path)
+    return path

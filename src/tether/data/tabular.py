@@ -1,0 +1,270 @@
+"""Parquet and CSV logs in tether's long format: one row per logged step.
+
+Columns (names are the `TabularSchema` defaults; map your own names onto them):
+
+| column | type | meaning |
+|---|---|---|
+| `episode_id` | any | episode the step belongs to (rows of one episode need not be adjacent) |
+| `step` | int | step index inside the episode, increasing by 1 (optional: row order is used) |
+| `obs` or `obs_0..obs_{d-1}` | list of float, or one float column per dimension | observation |
+| `action` or `action_0..` | int (discrete), float, list of float, or one column per dimension | logged action |
+| `reward` | float | reward received after the action |
+| `terminated` / `truncated` | bool or 0/1 | episode end: by the environment / by a time limit or the log |
+| `propensity` | float, optional | behaviour policy's probability (density if continuous) of the logged action |
+| `next_obs` or `next_obs_0..` | optional | successor observation (needed to bootstrap a truncated last step) |
+| `action_probs` or `action_probs_0..` | optional | behaviour distribution over discrete actions |
+
+Any other numeric column is kept as a per-step extra (for example a `timestamp`). tether writes
+Parquet with list columns and its metadata in the file's schema metadata; CSV with one column per
+dimension and a `<file>.tether.json` sidecar holding the action space and metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tether.data.dataset import ActionSpace, LoggedDataset
+from tether.data.errors import DatasetError
+
+
+@dataclass(frozen=True, kw_only=True)
+class TabularSchema:
+    """Names of the long-format columns in your file (see the module docstring)."""
+
+    episode_id: str = "episode_id"
+    step: str | None = "step"
+    observation: str = "obs"
+    action: str = "action"
+    reward: str = "reward"
+    terminated: str = "terminated"
+    truncated: str = "truncated"
+    propensity: str | None = "propensity"
+    next_observation: str | None = "next_obs"
+    action_probs: str | None = "action_probs"
+
+
+def _read_table(path: Path, kind: str) -> pa.Table:
+    if not path.exists():
+        raise DatasetError(str(path), "file does not exist", "check the path")
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path)
+        import pyarrow.csv as pacsv
+
+        return pacsv.read_csv(path)
+    except (pa.ArrowException, OSError) as err:
+        raise DatasetError(str(path), f"cannot be read as {kind} ({str(err).splitlines()[0][:200]})",
+                           f"check that the file is complete, valid {kind}") from None
+
+
+def _wide_columns(table: pa.Table, prefix: str) -> list[str]:
+    pattern = re.compile(rf"^{re.escape(prefix)}_(\d+)$")
+    found = sorted((int(m[1]), name) for name in table.column_names if (m := pattern.match(name)))
+    if found and [i for i, _ in found] != list(range(len(found))):
+        raise DatasetError(prefix, f"columns {[n for _, n in found]} skip an index", f"name them {prefix}_0..{prefix}_k")
+    return [name for _, name in found]
+
+
+def _matrix(table: pa.Table, name: str, required: bool = True) -> tuple[np.ndarray | None, list[str]]:
+    """A `[rows, dim]` array from a list column `name` or wide columns `name_0..`; returns used columns."""
+    if name in table.column_names:
+        column = table[name].combine_chunks()
+        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or pa.types.is_fixed_size_list(column.type):
+            lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+            if len(lengths) and (lengths != lengths[0]).any():
+                row = int(np.flatnonzero(lengths != lengths[0])[0])
+                raise DatasetError(name, f"shape drift: row {row} has {lengths[row]} values, row 0 has {lengths[0]}",
+                                   "log every step with the same number of dimensions", where=f"row {row}")
+            values = pc.list_flatten(column).to_numpy(zero_copy_only=False)
+            return values.reshape(len(column), -1), [name]
+        return column.to_numpy(zero_copy_only=False)[:, None], [name]
+    wide = _wide_columns(table, name)
+    if wide:
+        return np.stack([table[c].to_numpy(zero_copy_only=False) for c in wide], axis=1), wide
+    if required:
+        raise DatasetError(name, f"no column {name!r} or {name}_0.. (columns: {table.column_names[:12]})",
+                           f"rename your column or map it: TabularSchema({_field_for(name)}='your_column')")
+    return None, []
+
+
+def _field_for(name: str) -> str:
+    return {"obs": "observation", "action": "action"}.get(name, name)
+
+
+def _column(table: pa.Table, name: str, field: str) -> np.ndarray:
+    if name not in table.column_names:
+        raise DatasetError(name, f"no such column (columns: {table.column_names[:12]})",
+                           f"rename your column or map it: TabularSchema({field}='your_column')")
+    return table[name].to_numpy(zero_copy_only=False)
+
+
+def _order_rows(episode_ids: np.ndarray, steps: np.ndarray | None) -> np.ndarray:
+    """Row order grouping episodes (by first appearance) and sorting steps; checks step continuity."""
+    _, first, inverse = np.unique(episode_ids, return_index=True, return_inverse=True)
+    rank = np.argsort(np.argsort(first))[inverse]  # episode rank by first appearance
+    order = np.lexsort((np.arange(len(episode_ids)) if steps is None else steps, rank))
+    if steps is not None:
+        sorted_rank, sorted_steps = rank[order], steps[order]
+        same = sorted_rank[1:] == sorted_rank[:-1]
+        bad = np.flatnonzero(same & (np.diff(sorted_steps) != 1))
+        if len(bad):
+            i = order[bad[0] + 1]
+            raise DatasetError("step", f"episode {episode_ids[i]!r} jumps from step {sorted_steps[bad[0]]} to "
+                               f"{sorted_steps[bad[0] + 1]} (missing or duplicated steps)",
+                               "log every step of an episode once, numbered consecutively", where=f"row {int(i)}")
+    return order
+
+
+def table_to_dataset(table: pa.Table, schema: TabularSchema | None = None,
+                     action_space: ActionSpace | None = None, metadata: dict | None = None,
+                     extras_dtypes: dict[str, str] | None = None) -> LoggedDataset:
+    """Convert a long-format Arrow table into a `LoggedDataset` (see the module docstring)."""
+    schema = schema or TabularSchema()
+    if table.num_rows == 0:
+        raise DatasetError("rows", "the table is empty", "log at least one step")
+    episode_ids = _column(table, schema.episode_id, "episode_id")
+    steps = None
+    if schema.step and schema.step in table.column_names:
+        steps = _column(table, schema.step, "step").astype(np.int64)
+    order = _order_rows(episode_ids, steps)
+    used = {schema.episode_id, schema.step, schema.reward, schema.terminated, schema.truncated}
+    observations, cols = _matrix(table, schema.observation)
+    used.update(cols)
+    actions, cols = _matrix(table, schema.action)
+    used.update(cols)
+    optional: dict[str, Any] = {}
+    for field, name in (("next_observations", schema.next_observation), ("action_probs", schema.action_probs)):
+        if name:
+            optional[field], cols = _matrix(table, name, required=False)
+            used.update(cols)
+    if schema.propensity and schema.propensity in table.column_names:
+        used.add(schema.propensity)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            optional["behavior_log_probs"] = np.log(_column(table, schema.propensity, "propensity").astype(np.float64))
+    if action_space is None:
+        action_space, note = _infer_action_space(actions)  # type: ignore[arg-type]
+        metadata = {**(metadata or {}), "action_space_inferred": note}
+    if action_space.is_discrete:
+        actions = actions[:, 0]  # type: ignore[index]
+    extras = {}
+    for name in table.column_names:
+        if name not in used and (pa.types.is_integer(table[name].type) or pa.types.is_floating(table[name].type)
+                                 or pa.types.is_boolean(table[name].type) or pa.types.is_timestamp(table[name].type)):
+            extras[name] = table[name].to_numpy(zero_copy_only=False)[order]
+            if extras_dtypes and name in extras_dtypes:
+                extras[name] = extras[name].astype(extras_dtypes[name])
+    ids = episode_ids[order]
+    return LoggedDataset.from_episode_ids(
+        ids, observations=observations[order], actions=actions[order],  # type: ignore[index]
+        rewards=_column(table, schema.reward, "reward")[order],
+        terminations=_column(table, schema.terminated, "terminated")[order],
+        truncations=_column(table, schema.truncated, "truncated")[order], action_space=action_space,
+        extras=extras, metadata=metadata or {},
+        **{k: None if v is None else v[order] for k, v in optional.items()})
+
+
+def _infer_action_space(actions: np.ndarray) -> tuple[ActionSpace, str]:
+    if actions.shape[1] == 1 and np.issubdtype(actions.dtype, np.integer):
+        n = int(actions.max()) + 1
+        return ActionSpace.discrete(n), f"discrete with n={n} from the largest logged action; declare it if larger"
+    low, high = actions.min(axis=0), actions.max(axis=0)
+    return ActionSpace.continuous(low, high), "continuous bounds from the logged min/max; declare the true bounds"
+
+
+def read_parquet(path: str | Path, schema: TabularSchema | None = None,
+                 action_space: ActionSpace | None = None) -> LoggedDataset:
+    """Read a long-format Parquet log (tether's own files carry their action space and metadata)."""
+    path = Path(path)
+    table = _read_table(path, "parquet")
+    stored = json.loads((table.schema.metadata or {}).get(b"tether", b"{}"))
+    if action_space is None and "action_space" in stored:
+        action_space = ActionSpace.from_json(stored["action_space"])
+    metadata = {"source": "parquet", **stored.get("metadata", {}), "path": str(path)}
+    return table_to_dataset(table, schema, action_space, metadata)
+
+
+def read_csv(path: str | Path, schema: TabularSchema | None = None,
+             action_space: ActionSpace | None = None) -> LoggedDataset:
+    """Read a long-format CSV log (and its `.tether.json` sidecar when tether wrote it)."""
+    path = Path(path)
+    sidecar = path.with_name(path.name + ".tether.json")
+    stored = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+    if action_space is None and "action_space" in stored:
+        action_space = ActionSpace.from_json(stored["action_space"])
+    metadata = {"source": "csv", **stored.get("metadata", {}), "path": str(path)}
+    return table_to_dataset(_read_table(path, "csv"), schema, action_space, metadata,
+                            extras_dtypes=stored.get("extras_dtypes"))
+
+
+def dataset_to_table(dataset: LoggedDataset, wide: bool = False) -> pa.Table:
+    """The long-format table of `dataset` (list columns, or one column per dimension if `wide`)."""
+    columns: dict[str, Any] = {"episode_id": dataset.episode_ids, "step": dataset.timesteps}
+
+    def put(name: str, array: np.ndarray) -> None:
+        if array.ndim == 1:
+            columns[name] = array
+        elif wide:
+            columns.update({f"{name}_{i}": array[:, i] for i in range(array.shape[1])})
+        else:
+            columns[name] = pa.FixedSizeListArray.from_arrays(pa.array(array.ravel()), array.shape[1])
+
+    put("obs", dataset.observations)
+    put("action", dataset.actions)
+    columns.update(reward=dataset.rewards, terminated=dataset.terminations, truncated=dataset.truncations)
+    if dataset.behavior_log_probs is not None:
+        columns["propensity"] = np.exp(dataset.behavior_log_probs)
+    if dataset.next_observations is not None:
+        put("next_obs", dataset.next_observations)
+    if dataset.action_probs is not None:
+        put("action_probs", dataset.action_probs)
+    for name, array in dataset.extras.items():
+        put(name, array)
+    return pa.table(columns)
+
+
+def _sidecar_json(dataset: LoggedDataset) -> str:
+    meta = {k: v for k, v in dataset.metadata.items() if k != "path"}
+    dtypes = {name: str(array.dtype) for name, array in dataset.extras.items() if array.ndim == 1}
+    return json.dumps({"action_space": dataset.action_space.to_json(), "metadata": meta, "extras_dtypes": dtypes},
+                      default=str)
+
+
+def write_parquet(dataset: LoggedDataset, path: str | Path) -> Path:
+    """Write `dataset` as long-format Parquet, atomically."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = dataset_to_table(dataset)
+    table = table.replace_schema_metadata({"tether": _sidecar_json(dataset)})
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def write_csv(dataset: LoggedDataset, path: str | Path) -> Path:
+    """Write `dataset` as long-format CSV (one column per dimension) plus its `.tether.json` sidecar."""
+    import pyarrow.csv as pacsv
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    pacsv.write_csv(dataset_to_table(dataset, wide=True), tmp)
+    sidecar = path.with_name(path.name + ".tether.json")
+    sidecar_tmp = sidecar.with_name(sidecar.name + f".tmp{os.getpid()}")
+    sidecar_tmp.write_text(_sidecar_json(dataset))
+    os.replace(sidecar_tmp, sidecar)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,146 @@
+"""Soft Actor-Critic, the online learner that trains the behaviour-policy zoo.
+
+SAC (Haarnoja et al. 2018, "Soft Actor-Critic Algorithms and Applications") maximises return plus
+policy entropy with twin critics and an automatically tuned temperature. D4RL trained its
+behaviour policies with rlkit's SAC (2x256 ReLU tanh-Gaussian actor); tether does the same.
+
+Differences from rlkit: none in the objective. Time-limit truncations bootstrap (only
+`terminations` cut the return), as in Gymnasium's semantics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+from flax.training.train_state import TrainState
+
+from tether._types import Metrics, Params, PRNGKey
+from tether.nets import QEnsemble, TanhGaussianActor, tanh_gaussian_log_prob
+
+
+@dataclass(frozen=True, kw_only=True)
+class SACConfig:
+    """Hyperparameters of the zoo's SAC (rlkit / SAC-v2 defaults)."""
+
+    actor_hidden_dims: tuple[int, ...] = (256, 256)
+    critic_hidden_dims: tuple[int, ...] = (256, 256)
+    actor_learning_rate: float = 3e-4
+    critic_learning_rate: float = 3e-4
+    temp_learning_rate: float = 3e-4
+    batch_size: int = 256
+    gamma: float = 0.99
+    tau: float = 0.005
+    initial_temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.gamma <= 1.0:
+            raise ValueError(f"gamma must lie in (0, 1], got {self.gamma}")
+        if not 0.0 < self.tau <= 1.0:
+            raise ValueError(f"tau must lie in (0, 1], got {self.tau}")
+
+
+class Batch(NamedTuple):
+    observations: jax.Array  # [batch, obs_dim]
+    actions: jax.Array  # [batch, action_dim]
+    rewards: jax.Array  # [batch]
+    next_observations: jax.Array  # [batch, obs_dim]
+    terminations: jax.Array  # [batch], 1.0 where the episode truly ended
+
+
+@struct.dataclass
+class SACState:
+    actor: TrainState
+    critic: TrainState
+    log_temp: TrainState
+    target_critic_params: Params
+    step: jax.Array
+
+
+def init(config: SACConfig, observation_dim: int, action_dim: int, key: PRNGKey) -> SACState:
+    actor_key, critic_key = jax.random.split(key)
+    obs = jnp.zeros((1, observation_dim))
+    act = jnp.zeros((1, action_dim))
+    actor_net = TanhGaussianActor(config.actor_hidden_dims, action_dim)
+    critic_net = QEnsemble(config.critic_hidden_dims, n_critics=2)
+    critic_params = critic_net.init(critic_key, obs, act)["params"]
+    return SACState(
+        actor=TrainState.create(apply_fn=actor_net.apply, params=actor_net.init(actor_key, obs)["params"],
+                                tx=optax.adam(config.actor_learning_rate)),
+        critic=TrainState.create(apply_fn=critic_net.apply, params=critic_params,
+                                 tx=optax.adam(config.critic_learning_rate)),
+        log_temp=TrainState.create(apply_fn=None, params={"log_temp": jnp.log(jnp.float32(config.initial_temperature))},
+                                   tx=optax.adam(config.temp_learning_rate)),
+        target_critic_params=jax.tree.map(jnp.copy, critic_params),  # own buffers: the state is donated
+        step=jnp.int32(0),
+    )
+
+
+def sample_actions(actor: TrainState, params: Params, observations: jax.Array, key: PRNGKey):
+    mean, log_std = actor.apply_fn({"params": params}, observations)
+    pre_tanh = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+    return jnp.tanh(pre_tanh), tanh_gaussian_log_prob(pre_tanh, mean, log_std)
+
+
+def critic_loss(params: Params, state: SACState, batch: Batch, key: PRNGKey, gamma: float):
+    next_actions, next_log_probs = sample_actions(state.actor, state.actor.params, batch.next_observations, key)
+    target_q = state.critic.apply_fn({"params": state.target_critic_params}, batch.next_observations, next_actions)
+    temperature = jnp.exp(state.log_temp.params["log_temp"])
+    soft_value = jnp.min(target_q, axis=0) - temperature * next_log_probs
+    targets = batch.rewards + gamma * (1.0 - batch.terminations) * soft_value
+    q = state.critic.apply_fn({"params": params}, batch.observations, batch.actions)
+    loss = jnp.mean(jnp.sum((q - jax.lax.stop_gradient(targets)) ** 2, axis=0))
+    return loss, {"critic_loss": loss, "q_mean": jnp.mean(q)}
+
+
+def actor_loss(params: Params, state: SACState, batch: Batch, key: PRNGKey):
+    actions, log_probs = sample_actions(state.actor, params, batch.observations, key)
+    q = jnp.min(state.critic.apply_fn({"params": state.critic.params}, batch.observations, actions), axis=0)
+    temperature = jnp.exp(state.log_temp.params["log_temp"])
+    loss = jnp.mean(temperature * log_probs - q)
+    return loss, {"actor_loss": loss, "entropy": -jnp.mean(log_probs)}
+
+
+def temperature_loss(params: Params, entropy: jax.Array, target_entropy: float):
+    loss = params["log_temp"] * (entropy - target_entropy)
+    return loss, {"temperature": jnp.exp(params["log_temp"])}
+
+
+def update(state: SACState, batch: Batch, key: PRNGKey, *, config: SACConfig) -> tuple[SACState, Metrics]:
+    """One SAC step: critics, then actor, then temperature, then Polyak-averaged targets."""
+    critic_key, actor_key = jax.random.split(key)
+    grads, critic_metrics = jax.grad(critic_loss, has_aux=True)(
+        state.critic.params, state, batch, critic_key, config.gamma)
+    state = state.replace(critic=state.critic.apply_gradients(grads=grads))
+    grads, actor_metrics = jax.grad(actor_loss, has_aux=True)(state.actor.params, state, batch, actor_key)
+    state = state.replace(actor=state.actor.apply_gradients(grads=grads))
+    target_entropy = -float(batch.actions.shape[-1])
+    grads, temp_metrics = jax.grad(temperature_loss, has_aux=True)(
+        state.log_temp.params, jax.lax.stop_gradient(actor_metrics["entropy"]), target_entropy)
+    state = state.replace(
+        log_temp=state.log_temp.apply_gradients(grads=grads),
+        target_critic_params=optax.incremental_update(
+            state.critic.params, state.target_critic_params, config.tau),
+        step=state.step + 1,
+    )
+    return state, {**critic_metrics, **actor_metrics, **temp_metrics}
+
+
+def make_multi_update(config: SACConfig):
+    """A jitted `(state, batches [k, batch, ...], key) -> (state, mean metrics)` running k fused updates."""
+
+    def multi_update(state: SACState, batches: Batch, key: PRNGKey):
+        keys = jax.random.split(key, batches.rewards.shape[0])
+
+        def body(carry, inputs):
+            batch, step_key = inputs
+            return update(carry, batch, step_key, config=config)
+
+        state, metrics = jax.lax.scan(body, state, (batches, keys))
+        return state, jax.tree.map(jnp.mean, metrics)
+
+    return jax.jit(multi_update, donate_argnums=0)

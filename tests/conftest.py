@@ -1,0 +1,67 @@
+"""Shared test helpers: small datasets with known structure and an integrity checker."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+from tether.data import ActionSpace, LoggedDataset  # noqa: E402
+
+
+def make_dataset(lengths=(5, 3, 7), obs_dim=3, action_dim=2, discrete_n=None, seed=0,
+                 end="mixed", log_probs=True) -> LoggedDataset:
+    """Episodes of the given lengths with successors consistent inside each episode.
+
+    `end="mixed"` alternates terminated and truncated endings.
+    """
+    rng = np.random.default_rng(seed)
+    obs, next_obs, terms, truncs = [], [], [], []
+    for i, length in enumerate(lengths):
+        states = rng.normal(size=(length + 1, obs_dim)).astype(np.float32)
+        obs.append(states[:-1])
+        next_obs.append(states[1:])
+        flags = np.zeros(length, bool)
+        flags[-1] = True
+        terminated = end == "terminated" or (end == "mixed" and i % 2 == 0)
+        terms.append(flags if terminated else np.zeros(length, bool))
+        truncs.append(np.zeros(length, bool) if terminated else flags)
+    n = sum(lengths)
+    if discrete_n:
+        space = ActionSpace.discrete(discrete_n)
+        actions = rng.integers(0, discrete_n, n)
+        probs = rng.dirichlet(np.ones(discrete_n), n).astype(np.float32)
+        logp = np.log(probs[np.arange(n), actions])
+    else:
+        space = ActionSpace.continuous(-np.ones(action_dim), np.ones(action_dim))
+        actions = rng.uniform(-1, 1, (n, action_dim)).astype(np.float32)
+        probs, logp = None, rng.normal(size=n)
+    return LoggedDataset(
+        observations=np.concatenate(obs), actions=actions, rewards=rng.normal(size=n).astype(np.float32),
+        terminations=np.concatenate(terms), truncations=np.concatenate(truncs),
+        episode_starts=np.concatenate([[0], np.cumsum(lengths)[:-1]]), action_space=space,
+        next_observations=np.concatenate(next_obs), behavior_log_probs=logp if log_probs else None,
+        action_probs=probs, metadata={"name": "test", "env_id": None})
+
+
+def assert_same_dataset(a: LoggedDataset, b: LoggedDataset, ignore=()) -> None:
+    """Every array, boundary and the action space agree (the shared integrity check)."""
+    assert a.action_space == b.action_space
+    arrays_a, arrays_b = a.arrays(), b.arrays()
+    keys = (set(arrays_a) | set(arrays_b)) - set(ignore)
+    for key in sorted(keys):
+        assert key in arrays_a and key in arrays_b, f"{key} missing on one side"
+        np.testing.assert_allclose(arrays_a[key], arrays_b[key], rtol=1e-6, atol=1e-6, err_msg=key)
+        if key != "behavior_log_probs":
+            assert arrays_a[key].dtype == arrays_b[key].dtype, key
+
+
+@pytest.fixture(autouse=True)
+def _isolated_homes(tmp_path, monkeypatch):
+    """Never touch the user's caches: tether, Minari and D4RL homes live in the test's tmp dir."""
+    monkeypatch.setenv("TETHER_HOME", str(tmp_path / "tether_home"))
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    monkeypatch.setenv("D4RL_DATASET_DIR", str(tmp_path / "d4rl"))
