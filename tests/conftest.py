@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -10,6 +11,16 @@ import pytest
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 from tether.data import ActionSpace, LoggedDataset  # noqa: E402
+
+
+def _fake_zoo_imports():
+    import jax
+
+    from tether.nets import TanhGaussianActor
+    from tether.zoo.build import build
+    from tether.zoo.policy import ZooPolicy
+
+    return jax, TanhGaussianActor, build, ZooPolicy
 
 
 def make_dataset(lengths=(5, 3, 7), obs_dim=3, action_dim=2, discrete_n=None, seed=0,
@@ -65,3 +76,33 @@ def _isolated_homes(tmp_path, monkeypatch):
     monkeypatch.setenv("TETHER_HOME", str(tmp_path / "tether_home"))
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
     monkeypatch.setenv("D4RL_DATASET_DIR", str(tmp_path / "d4rl"))
+
+
+def _random_policy(obs_dim: int, action_dim: int, seed: int):
+    jax, TanhGaussianActor, _, ZooPolicy = _fake_zoo_imports()
+    net = TanhGaussianActor((16, 16), action_dim)
+    params = net.init(jax.random.PRNGKey(seed), np.zeros((1, obs_dim), np.float32))["params"]
+    return ZooPolicy.from_flax_params(jax.device_get(params))
+
+
+@pytest.fixture(scope="session")
+def fake_zoo(tmp_path_factory):
+    """A hopper zoo: snapshots at 1k..4k steps with evaluations 10, 110, 150, 200 (medium: 2k, expert: 4k)."""
+    root = tmp_path_factory.mktemp("zoo")
+    run = root / "run"
+    (run / "snapshots").mkdir(parents=True)
+    evals = {1000: 10.0, 2000: 110.0, 3000: 150.0, 4000: 200.0}
+    with open(run / "log.jsonl", "w") as log:
+        for k, (step, value) in enumerate(evals.items()):
+            _random_policy(11, 3, k).save(run / "snapshots" / f"step_{step:07d}.npz")
+            log.write(json.dumps({"step": step, "eval_return_mean": value}) + "\n")
+    (run / "config.json").write_text(json.dumps({"task": "hopper", "steps": 4000, "seed": 0, "eval_interval": 1000,
+                                                 "warmup_steps": 500, "sac": {}}))
+    _fake_zoo_imports()[2]("hopper", run, zoo_root=root, episodes=3)
+    return root
+
+
+@pytest.fixture
+def with_fake_zoo(fake_zoo, monkeypatch):
+    monkeypatch.setenv("TETHER_ZOO_DIR", str(fake_zoo))
+    return fake_zoo

@@ -32,7 +32,8 @@ def test_transitions_never_cross_episode_boundaries(lengths, end, with_next):
             assert (term == 1.0) == episode.terminated
     dropped = sum(1 for e in ds.episodes() if e.truncated) if not with_next else 0
     assert len(tr.rewards) == ds.n_steps - dropped
-    assert set(np.flatnonzero(tr.terminations)) <= set(np.flatnonzero(tr.timesteps + 1 == ds.episode_lengths[tr.episode_ids]))
+    is_last = tr.timesteps + 1 == ds.episode_lengths[tr.episode_ids]
+    assert set(np.flatnonzero(tr.terminations)) <= set(np.flatnonzero(is_last))
 
 
 @settings(max_examples=60, deadline=None)
@@ -63,7 +64,8 @@ def test_concatenate_then_select_recovers_parts():
     joined = LoggedDataset.concatenate([a, b])
     assert joined.n_episodes == 3 and joined.n_steps == 9
     np.testing.assert_array_equal(joined.episode_starts, [0, 4, 6])
-    assert joined.select_episodes([2]).fingerprint() == LoggedDataset(**{**_fields(b), "metadata": joined.metadata}).fingerprint()
+    expected = LoggedDataset(**{**_fields(b), "metadata": joined.metadata})
+    assert joined.select_episodes([2]).fingerprint() == expected.fingerprint()
 
 
 def test_subsample_keeps_whole_episodes_in_order():

@@ -105,7 +105,8 @@ def read_d4rl_hdf5(path: str | Path, action_space: ActionSpace | None = None) ->
               and np.ndim(v) >= 1 and len(v) == n}
     log_probs = arrays.get("infos/action_log_probs")
     if action_space is None:
-        action_space = ActionSpace.continuous(-np.ones(arrays["actions"].shape[-1]), np.ones(arrays["actions"].shape[-1]))
+        action_dim = arrays["actions"].shape[-1]
+        action_space = ActionSpace.continuous(-np.ones(action_dim), np.ones(action_dim))
     return LoggedDataset(
         observations=arrays["observations"], actions=arrays["actions"], rewards=arrays["rewards"],
         terminations=terminals, truncations=timeouts & ~terminals,

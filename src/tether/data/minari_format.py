@@ -70,7 +70,8 @@ def read_minari(source: str | Path) -> LoggedDataset:
         raise DatasetError("data_format", f"Minari storage {meta['data_format']!r} is not read by tether yet",
                            "re-save the dataset with data_format='hdf5'")
     if "action_space" not in meta or "observation_space" not in meta:
-        raise DatasetError("metadata.json", "has no observation_space/action_space", "re-create the dataset with Minari >= 0.5")
+        raise DatasetError("metadata.json", "has no observation_space/action_space",
+                           "re-create the dataset with Minari >= 0.5")
     action_space = _space_to_action_space(deserialize_space(meta["action_space"]))
     if not isinstance(deserialize_space(meta["observation_space"]), gym.spaces.Box):
         raise DatasetError("observation_space", "only Box observations are supported", "flatten observations first")

@@ -60,7 +60,8 @@ def read_npz(path: str | Path, action_space: ActionSpace | None = None) -> Logge
         if np.issubdtype(actions.dtype, np.integer):
             action_space = ActionSpace.discrete(int(actions.max()) + 1)
         else:
-            raise DatasetError("action_space", "is not stored in this file", "pass action_space=ActionSpace.continuous(low, high)")
+            raise DatasetError("action_space", "is not stored in this file",
+                               "pass action_space=ActionSpace.continuous(low, high)")
     extras = {k.removeprefix("extras/"): arrays.pop(k) for k in list(arrays) if k.startswith("extras/")}
     return LoggedDataset(
         observations=arrays["observations"], actions=arrays["actions"], rewards=arrays["rewards"],

@@ -72,7 +72,8 @@ def _wide_columns(table: pa.Table, prefix: str) -> list[str]:
     pattern = re.compile(rf"^{re.escape(prefix)}_(\d+)$")
     found = sorted((int(m[1]), name) for name in table.column_names if (m := pattern.match(name)))
     if found and [i for i, _ in found] != list(range(len(found))):
-        raise DatasetError(prefix, f"columns {[n for _, n in found]} skip an index", f"name them {prefix}_0..{prefix}_k")
+        raise DatasetError(prefix, f"columns {[n for _, n in found]} skip an index",
+                           f"name them {prefix}_0..{prefix}_k")
     return [name for _, name in found]
 
 
@@ -80,7 +81,8 @@ def _matrix(table: pa.Table, name: str, required: bool = True) -> tuple[np.ndarr
     """A `[rows, dim]` array from a list column `name` or wide columns `name_0..`; returns used columns."""
     if name in table.column_names:
         column = table[name].combine_chunks()
-        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or pa.types.is_fixed_size_list(column.type):
+        kind = column.type
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
             lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
             if len(lengths) and (lengths != lengths[0]).any():
                 row = int(np.flatnonzero(lengths != lengths[0])[0])

@@ -86,7 +86,8 @@ def _check_markers(terminations: np.ndarray, truncations: np.ndarray, starts: np
         e = int(unmarked[0])
         raise DatasetError("terminations/truncations",
                            f"episode {e} ends with neither flag set (episodes without an end marker: {len(unmarked)})",
-                           "set truncated=true on the last step of an episode that was cut, or terminated=true if it ended",
+                           "set truncated=true on the last step of an episode that was cut, "
+                           "or terminated=true if it ended",
                            where=_where(int(ends[e]), starts))
     if not marked[-1]:
         # The end of the array is a boundary (D4RL cuts its arrays mid-episode): keep it as truncated.
@@ -110,7 +111,8 @@ def _check_actions(ds: LoggedDataset, n: int, starts: np.ndarray) -> np.ndarray:
         _check_finite("actions", values, starts)
         bad = np.flatnonzero((values != np.round(values)) | (values < 0) | (values >= space.n))
         if len(bad):
-            raise DatasetError("actions", f"value {values[bad[0]]!r} is not in the declared set 0..{space.n - 1}",
+            value = float(values[bad[0]])
+            raise DatasetError("actions", f"value {value:g} is not in the declared set 0..{space.n - 1}",
                                "map actions to ids 0..n-1 or declare a larger n", where=_where(int(bad[0]), starts))
         return values.astype(np.int64)
     actions = _as_array("actions", ds.actions, np.float32)

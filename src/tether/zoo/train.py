@@ -93,6 +93,10 @@ def train(task_name: str, steps: int, run_dir: Path, seed: int = 0, eval_interva
     config = config or sac.SACConfig()
     task = get_task(task_name)
     run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps({
+        "task": task.name, "steps": steps, "seed": seed, "eval_interval": eval_interval,
+        "warmup_steps": warmup_steps, "eval_episodes": eval_episodes, "chunk": chunk,
+        "sac": {k: getattr(config, k) for k in config.__dataclass_fields__}}, indent=1))
     env = make_env(task.name)
     buffer = ReplayBuffer(steps, task.observation_dim, task.action_dim)
     state = sac.init(config, task.observation_dim, task.action_dim, jax.random.PRNGKey(seed))
