@@ -1,0 +1,29 @@
+"""Write a benchmark's figures to bench/results/<name>.json and a short Markdown table."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> dict:
+    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def write_results(name: str, payload: dict, table_rows: list[dict], title: str) -> Path:
+    """Save `payload` (plus machine info) as JSON and `table_rows` as a Markdown table; print the table."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps({"machine": machine(), **payload}, indent=1) + "\n")
+    columns = list(table_rows[0])
+    lines = [f"### {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in table_rows]
+    text = "\n".join(lines) + "\n"
+    (RESULTS / f"{name}.md").write_text(text)
+    print(text)
+    return RESULTS / f"{name}.json"

@@ -1,0 +1,142 @@
+"""`tether`: the command line. Each command calls the same public API a user would."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from tether.data import DatasetError
+
+app = typer.Typer(help="Learn decision policies from logged data, tethered to the evidence.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+datasets_app = typer.Typer(help="Built-in D4RL-style datasets, regenerated locally.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+console = Console()
+
+
+def _fail(err: Exception) -> None:
+    console.print(f"[bold red]error[/]: {err}")
+    raise typer.Exit(code=2)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=console)
+
+
+def _load_with_progress(source: str, size: int | None = None):
+    """Load a path, or generate a built-in dataset with a progress bar."""
+    from tether import datasets
+    from tether.data import load_dataset
+
+    if Path(source).expanduser().exists() or not datasets.is_known_name(source) or source.endswith("-v2"):
+        return load_dataset(source) if size is None else datasets.get_dataset(source, size=size, create_env=False)[0]
+    total = size or datasets.default_size(source)
+    with _progress() as progress:
+        bar = progress.add_task(f"{source}", total=total)
+        dataset, _ = datasets.get_dataset(source, size=size, create_env=False,
+                                          progress=lambda n: progress.update(bar, advance=n))
+        progress.update(bar, completed=total)
+    return dataset
+
+
+@app.command()
+def info(
+    data: Annotated[str, typer.Argument(help="A file, a Minari dataset, or a built-in name (tether datasets list).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the card as JSON.")] = False,
+) -> None:
+    """Print a dataset card: sizes, episodes, horizons, returns, action space, propensities."""
+    from tether.data.summary import summarize
+
+    try:
+        card = summarize(_load_with_progress(data))
+    except (DatasetError, LookupError) as err:
+        _fail(err)
+    if as_json:
+        typer.echo(json.dumps(card, indent=1))
+        return
+    table = Table(title=f"dataset card: {card['name'] or data}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    space = card["action_space"]
+    space_text = f"discrete, {space['n']} actions" if space["kind"] == "discrete" else (
+        f"continuous, {len(space['low'])} dims in [{min(space['low']):g}, {max(space['high']):g}]")
+    ret, length = card["episode_return"], card["episode_length"]
+    rows = [
+        ("source", f"{card['source']} ({card['env_id'] or 'no env'})"),
+        ("steps / episodes", f"{card['steps']:,} / {card['episodes']:,}"),
+        ("observation dim", str(card["observation_dim"])),
+        ("action space", space_text),
+        ("episode length", f"mean {length['mean']:.1f}, min {length['min']:.0f}, max {length['max']:.0f}"),
+        ("episode ends", f"{card['terminated_share']:.1%} terminated, {card['truncated_share']:.1%} truncated"
+                         + (" (last one cut by the log)" if card["trailing_partial_episode"] else "")),
+        ("return", f"mean {ret['mean']:.2f} ± {ret['std']:.2f}; p25 {ret['p25']:.2f}, median {ret['median']:.2f}, "
+                   f"p75 {ret['p75']:.2f}"),
+        ("reward", f"mean {card['reward']['mean']:.4f}, zero on {card['reward']['zero_share']:.1%} of steps"),
+        ("propensities", "logged (importance sampling possible)" if card["propensities_logged"]
+         else "not logged (IS needs a fitted behaviour model)"),
+        ("fingerprint", card["fingerprint"]),
+    ]
+    if "normalized_return" in card:
+        rows.insert(7, ("normalized return", f"mean {card['normalized_return']['mean']:.1f} "
+                                             f"(0 = random, 100 = reference expert)"))
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+@datasets_app.command("list")
+def datasets_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the built-in datasets, whether they are cached, and the zoo behind them."""
+    from tether import datasets
+    from tether.zoo.registry import load_manifest
+
+    tasks = load_manifest()["tasks"]
+    rows = []
+    for name in datasets.dataset_names():
+        task, level, _ = datasets.parse_name(name)
+        cached = (datasets.tether_home() / "datasets" / name / "data" / "metadata.json").exists()
+        available = level == "random" or task in tasks
+        rows.append({"name": name, "available": available, "cached": cached})
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    table = Table(title=f"built-in datasets (cache: {datasets.tether_home() / 'datasets'})")
+    for column in ("name", "zoo policy", "cached"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], "yes" if row["available"] else "[red]not trained[/]", "yes" if row["cached"] else "")
+    console.print(table)
+
+
+@datasets_app.command("make")
+def datasets_make(
+    name: Annotated[str, typer.Argument(help="A built-in name, e.g. halfcheetah-medium-v5.")],
+    size: Annotated[Optional[int], typer.Option(help="Number of steps (default: D4RL's).")] = None,  # noqa: UP045
+    seed: Annotated[int, typer.Option(help="Generation seed.")] = 0,
+) -> None:
+    """Generate (or reuse) a built-in dataset in the cache, with a progress bar."""
+    from tether import datasets
+
+    try:
+        total = size or datasets.default_size(name)
+        with _progress() as progress:
+            bar = progress.add_task(name, total=total)
+            dataset, _ = datasets.get_dataset(name, size=size, seed=seed, create_env=False,
+                                              progress=lambda n: progress.update(bar, advance=n))
+            progress.update(bar, completed=total)
+    except (DatasetError, LookupError) as err:
+        _fail(err)
+    returns = dataset.episode_returns()
+    console.print(f"{name}: {dataset.n_steps:,} steps, {dataset.n_episodes:,} episodes, "
+                  f"return {returns.mean():.1f} ± {returns.std():.1f}")
+
+
+if __name__ == "__main__":
+    app()
