@@ -68,8 +68,8 @@ def main() -> None:
             figures = json.loads(out.stdout.strip().splitlines()[-1])
             assert figures["steps"] == args.steps
             results[label] = {**figures, "file_mb": size_mb}
-            rows.append({"format": label, "load s": f"{figures['load_s']:.2f}", "peak RSS MB": f"{figures['peak_rss_mb']:.0f}",
-                         "file MB": f"{size_mb:.0f}"})
+            rows.append({"format": label, "load s": f"{figures['load_s']:.2f}",
+                         "peak RSS MB": f"{figures['peak_rss_mb']:.0f}", "file MB": f"{size_mb:.0f}"})
     write_results("load_formats", {"steps": args.steps, "raw_arrays_mb": raw_mb, "results": results}, rows,
                   f"Loading {args.steps:,} HalfCheetah-sized steps (arrays {raw_mb:.0f} MB in memory), 2-core CPU")
 

@@ -17,7 +17,6 @@ from tether.data import DatasetError
 from tether.zoo.registry import task_zoo
 
 
-
 def _check_log_probs(ds, policy):
     actions = ds.actions.astype(np.float64)
     ok = np.all(np.abs(actions) < 0.999, axis=1)  # atanh is ill-conditioned at the bounds
