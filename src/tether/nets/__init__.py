@@ -1,5 +1,18 @@
-"""Networks shared by every learner: MLPs, policy heads and critic ensembles."""
+"""Networks shared by every learner: MLPs, policy heads, value nets, critic ensembles and BCQ's VAE."""
 
-from tether.nets.mlp import MLP, QEnsemble, TanhGaussianActor, tanh_gaussian_log_prob
+from tether.nets.mlp import (
+    MLP,
+    ConditionalVAE,
+    DeterministicActor,
+    GaussianActor,
+    QEnsemble,
+    TanhGaussianActor,
+    ValueNet,
+    gaussian_log_prob,
+    tanh_gaussian_log_prob,
+)
 
-__all__ = ["MLP", "QEnsemble", "TanhGaussianActor", "tanh_gaussian_log_prob"]
+__all__ = [
+    "MLP", "ConditionalVAE", "DeterministicActor", "GaussianActor", "QEnsemble", "TanhGaussianActor", "ValueNet",
+    "gaussian_log_prob", "tanh_gaussian_log_prob",
+]

@@ -76,3 +76,80 @@ class QEnsemble(nn.Module):
         )
         x = jnp.concatenate([observations, actions], axis=-1)
         return ensemble(self.hidden_dims, 1, self.layer_norm)(x)[..., 0]
+
+
+class DeterministicActor(nn.Module):
+    """`tanh(MLP(s))`: actions in [-1, 1], `[batch, action_dim]`."""
+
+    hidden_dims: Sequence[int]
+    action_dim: int
+
+    @nn.compact
+    def __call__(self, observations: jax.Array) -> jax.Array:
+        return jnp.tanh(MLP(self.hidden_dims, self.action_dim)(observations))
+
+
+class GaussianActor(nn.Module):
+    """Gaussian with a tanh-bounded mean and a state-independent log-std (IQL's policy).
+
+    Returns `(mean [batch, action_dim], log_std [action_dim])`.
+    """
+
+    hidden_dims: Sequence[int]
+    action_dim: int
+    log_std_min: float = -5.0
+    log_std_max: float = 2.0
+
+    @nn.compact
+    def __call__(self, observations: jax.Array) -> tuple[jax.Array, jax.Array]:
+        mean = jnp.tanh(MLP(self.hidden_dims, self.action_dim)(observations))
+        log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
+        return mean, jnp.clip(log_std, self.log_std_min, self.log_std_max)
+
+
+def gaussian_log_prob(x: jax.Array, mean: jax.Array, log_std: jax.Array) -> jax.Array:
+    """Diagonal Gaussian log-density summed over the last axis."""
+    z = (x - mean) / jnp.exp(log_std)
+    return jnp.sum(-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
+
+
+class ValueNet(nn.Module):
+    """V(s): `[batch]`."""
+
+    hidden_dims: Sequence[int]
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, observations: jax.Array) -> jax.Array:
+        return MLP(self.hidden_dims, 1, self.layer_norm)(observations)[..., 0]
+
+
+class ConditionalVAE(nn.Module):
+    """BCQ's generative model of logged actions given the state.
+
+    `__call__(s, a, key)` returns `(reconstruction, mean, log_std)`; `decode(s, z)` maps a latent to
+    an action in [-1, 1]; with `z=None` it samples a clipped latent as BCQ does.
+    """
+
+    hidden_dims: Sequence[int]
+    action_dim: int
+    latent_dim: int
+
+    def setup(self) -> None:
+        self.encoder = MLP(self.hidden_dims)
+        self.encoder_mean = nn.Dense(self.latent_dim)
+        self.encoder_log_std = nn.Dense(self.latent_dim)
+        self.decoder = MLP(self.hidden_dims, self.action_dim)
+
+    def __call__(self, observations: jax.Array, actions: jax.Array, key: jax.Array):
+        h = self.encoder(jnp.concatenate([observations, actions], axis=-1))
+        mean, log_std = self.encoder_mean(h), jnp.clip(self.encoder_log_std(h), -4.0, 15.0)
+        z = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+        return self.decode(observations, z), mean, log_std
+
+    def decode(self, observations: jax.Array, z: jax.Array) -> jax.Array:
+        return jnp.tanh(self.decoder(jnp.concatenate([observations, z], axis=-1)))
+
+    def sample(self, observations: jax.Array, key: jax.Array) -> jax.Array:
+        z = jnp.clip(jax.random.normal(key, (*observations.shape[:-1], self.latent_dim)), -0.5, 0.5)
+        return self.decode(observations, z)

@@ -1,0 +1,133 @@
+"""What every learner shares: the config base class, the dataset spec, the batch, and the registry.
+
+An algorithm file defines a frozen config, a state pytree and pure functions, then registers them:
+
+    register(AlgoSpec("td3_plus_bc", TD3PlusBCConfig, init=init, update=update, act=act, q_value=q_value))
+
+The engine (`tether.algos.engine.Learner`) does everything else: data on the device, fused updates,
+seeds, evaluators, checkpoints, saving.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+import jax
+
+if TYPE_CHECKING:
+    from tether.algos.engine import Learner
+
+
+class Batch(NamedTuple):
+    """A batch of transitions, already scaled: observations normalised, actions in [-1, 1]."""
+
+    observations: jax.Array  # [batch, obs_dim]
+    actions: jax.Array  # [batch, action_dim] (or [batch] int32 for discrete)
+    rewards: jax.Array  # [batch]
+    next_observations: jax.Array  # [batch, obs_dim]
+    terminations: jax.Array  # [batch], 1.0 where the episode truly ended: no bootstrap
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Shapes an algorithm needs to build its networks."""
+
+    observation_dim: int
+    action_dim: int
+    discrete_actions: int | None = None  # number of actions when discrete
+
+
+@dataclass(frozen=True, kw_only=True)
+class LearnerConfig:
+    """Hyperparameters shared by every learner (d3rlpy names).
+
+    Args:
+        batch_size: transitions per gradient step.
+        gamma: discount factor.
+        observation_scaler: `"standard"` normalises observations by the dataset's mean and std;
+            `None` leaves them as logged.
+        reward_scale: rewards are multiplied by this before learning.
+    """
+
+    batch_size: int = 256
+    gamma: float = 0.99
+    observation_scaler: str | None = "standard"
+    reward_scale: float = 1.0
+
+    TYPE: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+        if not 0.0 < self.gamma <= 1.0:
+            raise ValueError(f"gamma must lie in (0, 1], got {self.gamma}")
+        if self.observation_scaler not in (None, "standard"):
+            raise ValueError(f"observation_scaler must be 'standard' or None, got {self.observation_scaler!r}")
+
+    @classmethod
+    def get_type(cls) -> str:
+        return cls.TYPE
+
+    def create(self, device: str | bool | None = False) -> Learner:
+        """Build the learner: `device` is False/None/"cpu" (CPU), or "gpu"/"cuda:0"/True (first GPU)."""
+        from tether.algos.engine import Learner
+
+        return Learner(self, device=device)
+
+    def to_json(self) -> dict[str, Any]:
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {"type": self.get_type(), "params": json.loads(json.dumps(values))}
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> LearnerConfig:
+        spec = get_algo(data["type"])
+        fields = {f.name: f for f in dataclasses.fields(spec.config_cls)}
+        params = {k: tuple(v) if isinstance(v, list) and "tuple" in str(fields[k].type) else v
+                  for k, v in data["params"].items()}
+        return spec.config_cls(**params)
+
+
+@dataclass(frozen=True)
+class AlgoSpec:
+    """The pure functions that define an algorithm.
+
+    - `init(config, spec, key) -> state`
+    - `update(state, batch, key, *, config) -> (state, metrics)`
+    - `act(state, observations, key, *, config, deterministic) -> actions` (scaled to [-1, 1])
+    - `q_value(state, observations, actions, *, config) -> [batch]` (None for pure imitation)
+    """
+
+    name: str
+    config_cls: type[LearnerConfig]
+    init: Callable[..., Any]
+    update: Callable[..., Any]
+    act: Callable[..., Any]
+    q_value: Callable[..., Any] | None = None
+
+
+_REGISTRY: dict[str, AlgoSpec] = {}
+
+
+def register(spec: AlgoSpec) -> AlgoSpec:
+    if spec.config_cls.TYPE != spec.name:
+        raise ValueError(f"{spec.config_cls.__name__}.TYPE is {spec.config_cls.TYPE!r}, registered as {spec.name!r}")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_algo(name: str) -> AlgoSpec:
+    import tether.algos  # noqa: F401  (registers the built-in algorithms)
+
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown algorithm {name!r}: choose one of {sorted(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def registered_algos() -> list[str]:
+    import tether.algos  # noqa: F401
+
+    return sorted(_REGISTRY)

@@ -1,0 +1,160 @@
+"""Conservative Q-Learning: SAC whose critics are pushed down on actions the data do not support.
+
+Each critic's Bellman loss gets `conservative_weight * (logsumexp_a Q(s, a) - Q(s, a_data))`,
+the logsumexp estimated by importance sampling over uniform actions and policy actions at s and s'
+(`n_action_samples` each). Kumar et al. 2020, "Conservative Q-Learning for Offline Reinforcement
+Learning" (CQL(H)).
+
+Differences: a fixed conservative weight (5.0, as in JAX-CORL and OfflineRL-Kit) instead of
+d3rlpy's Lagrangian alpha, whose threshold needs per-dataset tuning; no entropy term in the
+critic target, as in d3rlpy's and CORL's defaults; observations standardised by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+from flax.training.train_state import TrainState
+
+from tether._types import Metrics, Params, PRNGKey
+from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
+from tether.nets import QEnsemble, TanhGaussianActor, tanh_gaussian_log_prob
+
+
+@dataclass(frozen=True, kw_only=True)
+class CQLConfig(LearnerConfig):
+    """CQL.
+
+    Args:
+        actor_learning_rate, critic_learning_rate, temp_learning_rate: Adam learning rates
+            (d3rlpy: 1e-4, 3e-4, 1e-4).
+        tau: Polyak factor of the target critics.
+        initial_temperature: SAC entropy temperature at the start (tuned automatically toward an
+            entropy of `-action_dim`).
+        conservative_weight: weight of the conservative penalty (5.0).
+        n_action_samples: sampled actions per source for the logsumexp (10).
+        n_critics: critics in the ensemble (2).
+        hidden_dims: widths of actor and critic MLPs.
+    """
+
+    TYPE = "cql"
+    actor_learning_rate: float = 1e-4
+    critic_learning_rate: float = 3e-4
+    temp_learning_rate: float = 1e-4
+    tau: float = 0.005
+    initial_temperature: float = 1.0
+    conservative_weight: float = 5.0
+    n_action_samples: int = 10
+    n_critics: int = 2
+    hidden_dims: tuple[int, ...] = (256, 256)
+
+
+@struct.dataclass
+class CQLState:
+    actor: TrainState
+    critic: TrainState
+    log_temp: TrainState
+    target_critic_params: Params
+    step: jax.Array
+
+
+def init(config: CQLConfig, spec: DatasetSpec, key: PRNGKey) -> CQLState:
+    actor_key, critic_key = jax.random.split(key)
+    obs, act = jnp.zeros((1, spec.observation_dim)), jnp.zeros((1, spec.action_dim))
+    actor_net = TanhGaussianActor(config.hidden_dims, spec.action_dim)
+    critic_net = QEnsemble(config.hidden_dims, config.n_critics)
+    critic_params = critic_net.init(critic_key, obs, act)["params"]
+    return CQLState(
+        actor=TrainState.create(apply_fn=actor_net.apply, params=actor_net.init(actor_key, obs)["params"],
+                                tx=optax.adam(config.actor_learning_rate)),
+        critic=TrainState.create(apply_fn=critic_net.apply, params=critic_params,
+                                 tx=optax.adam(config.critic_learning_rate)),
+        log_temp=TrainState.create(apply_fn=None, params={"log_temp": jnp.log(jnp.float32(config.initial_temperature))},
+                                   tx=optax.adam(config.temp_learning_rate)),
+        target_critic_params=jax.tree.map(jnp.copy, critic_params),
+        step=jnp.int32(0))
+
+
+def sample_actions(state: CQLState, params: Params, observations: jax.Array, key: PRNGKey, n: int | None = None):
+    """`n` (or 1) tanh-Gaussian samples: actions `[(n,) batch, action_dim]` and log-probs `[(n,) batch]`."""
+    mean, log_std = state.actor.apply_fn({"params": params}, observations)
+    shape = mean.shape if n is None else (n, *mean.shape)
+    pre_tanh = mean + jnp.exp(log_std) * jax.random.normal(key, shape)
+    return jnp.tanh(pre_tanh), tanh_gaussian_log_prob(pre_tanh, mean, log_std)
+
+
+def conservative_logsumexp(q_params: Params, state: CQLState, batch: Batch, key: PRNGKey, config: CQLConfig):
+    """Importance-sampled `log sum_a exp Q(s, a)` per critic, `[n_critics, batch]`.
+
+    Sources: uniform actions (density `0.5^d` on [-1, 1]^d), policy actions at s and at s'
+    (each divided by its own density), `n_action_samples` of each.
+    """
+    uniform_key, policy_key, next_key = jax.random.split(key, 3)
+    n, (batch_size, action_dim) = config.n_action_samples, batch.actions.shape
+    observations = jnp.broadcast_to(batch.observations, (n, *batch.observations.shape))
+    uniform = jax.random.uniform(uniform_key, (n, batch_size, action_dim), minval=-1.0, maxval=1.0)
+    policy, policy_log_probs = sample_actions(state, state.actor.params, batch.observations, policy_key, n)
+    next_policy, next_log_probs = sample_actions(state, state.actor.params, batch.next_observations, next_key, n)
+    q = lambda actions: state.critic.apply_fn({"params": q_params}, observations, actions)  # noqa: E731
+    stacked = jnp.concatenate([
+        q(uniform) - action_dim * jnp.log(0.5),
+        q(jax.lax.stop_gradient(policy)) - jax.lax.stop_gradient(policy_log_probs),
+        q(jax.lax.stop_gradient(next_policy)) - jax.lax.stop_gradient(next_log_probs)], axis=1)
+    return jax.scipy.special.logsumexp(stacked, axis=1) - jnp.log(3 * n)
+
+
+def critic_loss(params: Params, state: CQLState, batch: Batch, key: PRNGKey, config: CQLConfig):
+    target_key, penalty_key = jax.random.split(key)
+    next_actions, _ = sample_actions(state, state.actor.params, batch.next_observations, target_key)
+    next_q = state.critic.apply_fn({"params": state.target_critic_params}, batch.next_observations, next_actions)
+    targets = batch.rewards + config.gamma * (1.0 - batch.terminations) * jnp.min(next_q, axis=0)
+    q = state.critic.apply_fn({"params": params}, batch.observations, batch.actions)
+    bellman = jnp.sum(jnp.mean((q - jax.lax.stop_gradient(targets)) ** 2, axis=1))
+    penalty = jnp.sum(jnp.mean(conservative_logsumexp(params, state, batch, penalty_key, config) - q, axis=1))
+    loss = bellman + config.conservative_weight * penalty
+    return loss, {"critic_loss": loss, "bellman_loss": bellman, "conservative_loss": penalty, "q_mean": jnp.mean(q)}
+
+
+def actor_loss(params: Params, state: CQLState, batch: Batch, key: PRNGKey):
+    actions, log_probs = sample_actions(state, params, batch.observations, key)
+    q = jnp.min(state.critic.apply_fn({"params": state.critic.params}, batch.observations, actions), axis=0)
+    temperature = jnp.exp(state.log_temp.params["log_temp"])
+    loss = jnp.mean(temperature * log_probs - q)
+    return loss, {"actor_loss": loss, "entropy": -jnp.mean(log_probs)}
+
+
+def temperature_loss(params: Params, entropy: jax.Array, target_entropy: float):
+    loss = params["log_temp"] * (entropy - target_entropy)
+    return loss, {"temperature": jnp.exp(params["log_temp"])}
+
+
+def update(state: CQLState, batch: Batch, key: PRNGKey, *, config: CQLConfig) -> tuple[CQLState, Metrics]:
+    critic_key, actor_key = jax.random.split(key)
+    grads, critic_metrics = jax.grad(critic_loss, has_aux=True)(state.critic.params, state, batch, critic_key, config)
+    critic = state.critic.apply_gradients(grads=grads)
+    state = state.replace(critic=critic)
+    grads, actor_metrics = jax.grad(actor_loss, has_aux=True)(state.actor.params, state, batch, actor_key)
+    state = state.replace(actor=state.actor.apply_gradients(grads=grads))
+    grads, temp_metrics = jax.grad(temperature_loss, has_aux=True)(
+        state.log_temp.params, jax.lax.stop_gradient(actor_metrics["entropy"]), -float(batch.actions.shape[-1]))
+    state = state.replace(
+        log_temp=state.log_temp.apply_gradients(grads=grads), step=state.step + 1,
+        target_critic_params=optax.incremental_update(critic.params, state.target_critic_params, config.tau))
+    return state, {**critic_metrics, **actor_metrics, **temp_metrics}
+
+
+def act(state: CQLState, observations: jax.Array, key: PRNGKey, *, config: CQLConfig, deterministic: bool):
+    if deterministic:
+        return jnp.tanh(state.actor.apply_fn({"params": state.actor.params}, observations)[0])
+    return sample_actions(state, state.actor.params, observations, key)[0]
+
+
+def q_value(state: CQLState, observations: jax.Array, actions: jax.Array, *, config: CQLConfig):
+    return jnp.mean(state.critic.apply_fn({"params": state.critic.params}, observations, actions), axis=0)
+
+
+register(AlgoSpec("cql", CQLConfig, init=init, update=update, act=act, q_value=q_value))

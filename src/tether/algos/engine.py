@@ -1,0 +1,381 @@
+"""The training engine every learner runs on, and the `Learner` facade users hold.
+
+- Data live on the device once, already scaled (observations standardised, actions mapped to
+  [-1, 1], rewards scaled). Batch indices are drawn with `jax.random` inside the compiled step.
+- `n_chunk` updates are fused in one `jit` of `lax.scan`, vmapped over seeds, with the state donated.
+  Compile time does not depend on the number of steps; the host syncs once per chunk.
+- The key of chunk `c` for seed `s` is `fold_in(PRNGKey(s), c)`: a resumed run draws exactly the
+  keys an uninterrupted one would, so it reaches the same result.
+- After each chunk, non-finite metrics or a Q estimate past `divergence_threshold` stop training
+  with `TrainingDivergedError`; the learner keeps the last good state and the last checkpoint is
+  never overwritten by a diverged one.
+- Checkpoints and saved learners are msgpack (flax serialisation) plus JSON: loading never
+  executes code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import serialization
+
+from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, get_algo
+from tether.data import LoggedDataset
+
+FORMAT = "tether-learner-v1"
+Evaluator = Callable[["Learner", LoggedDataset], Any]
+
+
+class TrainingDivergedError(RuntimeError):
+    """Training produced non-finite losses or exploding values; the learner holds the last good state."""
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """How logged data map to what the networks see (and back for actions)."""
+
+    observation_mean: np.ndarray
+    observation_std: np.ndarray
+    action_low: np.ndarray | None
+    action_high: np.ndarray | None
+    reward_scale: float
+
+    def observations(self, obs: np.ndarray) -> np.ndarray:
+        return ((np.asarray(obs, np.float32) - self.observation_mean) / self.observation_std).astype(np.float32)
+
+    def actions_to_unit(self, actions: np.ndarray) -> np.ndarray:
+        if self.action_low is None:
+            return actions
+        return (2.0 * (actions - self.action_low) / (self.action_high - self.action_low) - 1.0).astype(np.float32)
+
+    def actions_from_unit(self, actions: np.ndarray) -> np.ndarray:
+        if self.action_low is None:
+            return actions
+        return (self.action_low + (np.asarray(actions) + 1.0) * 0.5 * (self.action_high - self.action_low)).astype(
+            np.float32)
+
+    def to_json(self) -> dict:
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Scaling:
+        arr = lambda v: None if v is None else np.asarray(v, np.float32)  # noqa: E731
+        return cls(arr(data["observation_mean"]), arr(data["observation_std"]), arr(data["action_low"]),
+                   arr(data["action_high"]), float(data["reward_scale"]))
+
+
+def fit_scaling(dataset: LoggedDataset, config: LearnerConfig) -> Scaling:
+    obs = dataset.observations
+    if config.observation_scaler == "standard":
+        mean, std = obs.mean(axis=0), obs.std(axis=0) + 1e-3
+    else:
+        mean, std = np.zeros(obs.shape[1], np.float32), np.ones(obs.shape[1], np.float32)
+    space = dataset.action_space
+    low, high = (None, None) if space.is_discrete else (space.low, space.high)
+    return Scaling(mean.astype(np.float32), std.astype(np.float32), low, high, float(config.reward_scale))
+
+
+def device_data(dataset: LoggedDataset, scaling: Scaling, device: jax.Device) -> Batch:
+    """All transitions of `dataset`, scaled, as one `Batch` of device arrays."""
+    tr = dataset.transitions()
+    actions = tr.actions.astype(np.int32) if dataset.action_space.is_discrete else scaling.actions_to_unit(tr.actions)
+    batch = Batch(scaling.observations(tr.observations), actions,
+                  (tr.rewards * scaling.reward_scale).astype(np.float32),
+                  scaling.observations(tr.next_observations), tr.terminations.astype(np.float32))
+    return jax.device_put(batch, device)
+
+
+def dataset_spec(dataset: LoggedDataset) -> DatasetSpec:
+    space = dataset.action_space
+    return DatasetSpec(dataset.observation_dim, space.action_dim, space.n if space.is_discrete else None)
+
+
+def scan_updates(spec: AlgoSpec, config: LearnerConfig, state: Any, data: Batch, keys: jax.Array):
+    """Run `len(keys)` updates of one seed, sampling each batch from `data` inside the loop."""
+    n = data.rewards.shape[0]
+
+    def body(carry, key):
+        index_key, update_key = jax.random.split(key)
+        index = jax.random.randint(index_key, (config.batch_size,), 0, n)
+        batch = jax.tree.map(lambda x: x[index], data)
+        return spec.update(carry, batch, update_key, config=config)
+
+    state, metrics = jax.lax.scan(body, state, keys)
+    return state, jax.tree.map(jnp.nanmean, metrics)  # nan marks "not updated this step" (delayed actors)
+
+
+def make_chunk(spec: AlgoSpec, config: LearnerConfig, n_updates: int):
+    """`(states [seeds, ...], chunk_keys [seeds], data) -> (states, metrics [seeds])`, compiled once."""
+
+    def one_seed(state, key, data):
+        return scan_updates(spec, config, state, data, jax.random.split(key, n_updates))
+
+    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, None)), donate_argnums=0)
+
+
+def resolve_device(device: str | bool | None) -> jax.Device:
+    if device in (False, None) or (isinstance(device, str) and device.startswith("cpu")):
+        return jax.devices("cpu")[0]
+    index = int(device.split(":")[1]) if isinstance(device, str) and ":" in device else 0
+    try:
+        return jax.devices("gpu")[index]
+    except RuntimeError:
+        raise ValueError(f"device {device!r}: JAX sees no GPU here; install jax[cuda12] on a GPU machine, "
+                         "or use device='cpu'") from None
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+class Learner:
+    """One facade for every algorithm: `fit`, `fitter`, `predict`, `sample_action`, `predict_value`,
+    `save` and `load`, driven by the algorithm's registry entry.
+
+    The state always carries a leading seed axis; with one seed, predictions have no seed axis,
+    with several they come as `[n_seeds, batch, ...]` (see `seed_learners` to split them).
+    """
+
+    def __init__(self, config: LearnerConfig, device: str | bool | None = False):
+        self.config = config
+        self.algo = get_algo(config.get_type())
+        self.device = resolve_device(device)
+        self.state: Any = None
+        self.scaling: Scaling | None = None
+        self.spec: DatasetSpec | None = None
+        self.seeds: list[int] = [0]
+        self.history: list[tuple[int, dict[str, Any]]] = []
+        self._act_cache: dict[bool, Callable] = {}
+
+    # ---------------------------------------------------------------- building
+    def build(self, spec: DatasetSpec, scaling: Scaling, seeds: Sequence[int] = (0,)) -> Learner:
+        """Initialise networks for `spec` (one set per seed); `fit` calls this for you."""
+        self.spec, self.scaling, self.seeds = spec, scaling, list(seeds)
+        keys = jnp.stack([jax.random.PRNGKey(s) for s in self.seeds])
+        with jax.default_device(self.device):
+            self.state = jax.vmap(lambda k: self.algo.init(self.config, spec, k))(keys)
+        self._act_cache = {}
+        return self
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.seeds)
+
+    # ---------------------------------------------------------------- training
+    def fit(self, dataset: LoggedDataset, n_steps: int, n_steps_per_epoch: int = 10_000,
+            evaluators: dict[str, Evaluator] | None = None, seeds: Sequence[int] | None = None,
+            show_progress: bool = True, run_dir: str | Path | None = None, resume: bool = False,
+            divergence_threshold: float = 1e6) -> list[tuple[int, dict[str, Any]]]:
+        """Train for `n_steps` gradient steps; returns `[(epoch, metrics), ...]` as d3rlpy does.
+
+        Args:
+            dataset: the logged data.
+            n_steps: total gradient steps per seed.
+            n_steps_per_epoch: steps between evaluations, log lines and checkpoints.
+            evaluators: `{name: callable(learner, dataset) -> float}`, run each epoch.
+            seeds: train one learner per seed in one program (default `[0]`).
+            show_progress: draw a progress bar with steps/s and the latest metrics.
+            run_dir: where `metrics.jsonl`, `config.json` and the checkpoint go (none if None).
+            resume: continue from `run_dir`'s checkpoint (same config, data and seeds required).
+            divergence_threshold: stop if `|q_mean|` exceeds this.
+
+        Raises:
+            TrainingDivergedError: losses became non-finite or Q exploded (last good state kept).
+        """
+        for _ in self.fitter(dataset, n_steps, n_steps_per_epoch, evaluators, seeds, show_progress, run_dir,
+                             resume, divergence_threshold):
+            pass
+        return self.history
+
+    def fitter(self, dataset: LoggedDataset, n_steps: int, n_steps_per_epoch: int = 10_000,
+               evaluators: dict[str, Evaluator] | None = None, seeds: Sequence[int] | None = None,
+               show_progress: bool = True, run_dir: str | Path | None = None, resume: bool = False,
+               divergence_threshold: float = 1e6) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Like `fit`, yielding `(epoch, metrics)` after each epoch."""
+        from tether.algos.progress import TrainingProgress
+
+        if n_steps < 1 or n_steps_per_epoch < 1:
+            raise ValueError("n_steps and n_steps_per_epoch must be positive")
+        run_dir = Path(run_dir) if run_dir is not None else None
+        self.build(dataset_spec(dataset), fit_scaling(dataset, self.config), seeds or [0])
+        start_epoch = 0
+        fingerprint = dataset.fingerprint()
+        if resume:
+            start_epoch = self._restore_checkpoint(run_dir, fingerprint)
+        data = device_data(dataset, self.scaling, self.device)
+        n_epochs = -(-n_steps // n_steps_per_epoch)
+        base_keys = jnp.stack([jax.random.PRNGKey(s) for s in self.seeds])
+        chunks: dict[int, Callable] = {}
+        if run_dir is not None:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "config.json").write_text(json.dumps(self.config.to_json(), indent=1))
+        last_good = jax.device_get(self.state)
+        with TrainingProgress(n_steps, show_progress, initial=min(start_epoch * n_steps_per_epoch, n_steps)) as bar:
+            for epoch in range(start_epoch, n_epochs):
+                steps = min(n_steps_per_epoch, n_steps - epoch * n_steps_per_epoch)
+                started = time.perf_counter()
+                if steps not in chunks:
+                    chunks[steps] = make_chunk(self.algo, self.config, steps)
+                keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(base_keys, epoch)
+                self.state, metrics = chunks[steps](self.state, keys, data)
+                metrics = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
+                problem = _divergence(metrics, divergence_threshold)
+                if problem:
+                    self.state = jax.device_put(last_good, self.device)
+                    raise TrainingDivergedError(
+                        f"{self.config.get_type()} diverged in epoch {epoch + 1} ({problem}); training stopped "
+                        "and the learner holds the last good state. Lower the learning rates, raise the "
+                        "conservatism, or normalise rewards (reward_scale).")
+                last_good = jax.device_get(self.state)
+                record = self._epoch_record(epoch, steps, started, metrics, evaluators, dataset)
+                self.history.append((epoch + 1, record))
+                if run_dir is not None:
+                    with open(run_dir / "metrics.jsonl", "a") as log:
+                        log.write(json.dumps(record) + "\n")
+                    self._write_checkpoint(run_dir, epoch + 1, fingerprint)
+                bar.advance(steps, record)
+                yield epoch + 1, record
+
+    def _epoch_record(self, epoch: int, steps: int, started: float, metrics: dict, evaluators, dataset) -> dict:
+        elapsed = time.perf_counter() - started
+        previous_step = self.history[-1][1]["step"] if self.history else 0
+        record: dict[str, Any] = {"epoch": epoch + 1, "step": previous_step + steps, "steps_per_s": steps / elapsed}
+        for name, values in metrics.items():
+            record[name] = float(values.mean())
+            if self.n_seeds > 1:
+                record[f"{name}/seeds"] = values.tolist()
+        for name, evaluator in (evaluators or {}).items():
+            values = [evaluator(view, dataset) for view in self.seed_learners()]
+            record[name] = float(np.mean(values))
+            if self.n_seeds > 1:
+                record[f"{name}/seeds"] = [float(v) for v in values]
+            if hasattr(evaluator, "normalized") and dataset.metadata.get("ref_max_score") is not None:
+                record[f"{name}_normalized"] = float(evaluator.normalized(record[name], dataset))
+        return record
+
+    # ---------------------------------------------------------------- inference
+    def _act(self, deterministic: bool) -> Callable:
+        if deterministic not in self._act_cache:
+            act = partial(self.algo.act, config=self.config, deterministic=deterministic)
+            self._act_cache[deterministic] = jax.jit(jax.vmap(act, in_axes=(0, None, 0)))
+        return self._act_cache[deterministic]
+
+    def _require_built(self) -> None:
+        if self.state is None:
+            raise RuntimeError("the learner has no networks yet: call fit(...) or load(...) first")
+
+    def _unseed(self, values: np.ndarray) -> np.ndarray:
+        return values[0] if self.n_seeds == 1 else values
+
+    def predict(self, observations: np.ndarray) -> np.ndarray:
+        """Greedy (deterministic) actions for `[batch, obs_dim]` observations."""
+        return self._actions(observations, deterministic=True, key=jax.random.PRNGKey(0))
+
+    def sample_action(self, observations: np.ndarray, key: jax.Array | None = None) -> np.ndarray:
+        """Actions sampled from the learned policy (equal to `predict` for deterministic policies)."""
+        key = jax.random.PRNGKey(np.random.randint(2**31)) if key is None else key
+        return self._actions(observations, deterministic=False, key=key)
+
+    def _actions(self, observations: np.ndarray, deterministic: bool, key: jax.Array) -> np.ndarray:
+        self._require_built()
+        obs = self.scaling.observations(np.atleast_2d(observations))
+        keys = jax.random.split(key, self.n_seeds)
+        actions = np.asarray(self._act(deterministic)(self.state, obs, keys))
+        if self.spec.discrete_actions is None:
+            actions = self.scaling.actions_from_unit(actions)
+        return self._unseed(actions)
+
+    def predict_value(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Q(s, a) estimates in the units of the logged rewards, `[batch]`."""
+        self._require_built()
+        if self.algo.q_value is None:
+            raise NotImplementedError(f"{self.config.get_type()} learns no value function")
+        if "q" not in self._act_cache:
+            q = partial(self.algo.q_value, config=self.config)
+            self._act_cache["q"] = jax.jit(jax.vmap(q, in_axes=(0, None, None)))
+        obs = self.scaling.observations(np.atleast_2d(observations))
+        acts = np.asarray(actions)
+        acts = acts.astype(np.int32) if self.spec.discrete_actions else self.scaling.actions_to_unit(
+            np.atleast_2d(acts).astype(np.float32))
+        values = np.asarray(self._act_cache["q"](self.state, obs, acts)) / self.scaling.reward_scale
+        return self._unseed(values)
+
+    def seed_learners(self) -> list[Learner]:
+        """One single-seed learner per seed (views sharing nothing mutable with this one)."""
+        self._require_built()
+        if self.n_seeds == 1:
+            return [self]
+        views = []
+        for i, seed in enumerate(self.seeds):
+            view = Learner(self.config, device=False)
+            view.device, view.spec, view.scaling, view.seeds = self.device, self.spec, self.scaling, [seed]
+            view.state = jax.tree.map(lambda x, i=i: x[i : i + 1], self.state)
+            views.append(view)
+        return views
+
+    # ---------------------------------------------------------------- persistence
+    def _payload(self) -> dict[str, Any]:
+        return {"format": FORMAT, "config": json.dumps(self.config.to_json()), "spec": json.dumps(asdict(self.spec)),
+                "scaling": json.dumps(self.scaling.to_json()), "seeds": json.dumps(self.seeds),
+                "state": serialization.to_state_dict(jax.device_get(self.state))}
+
+    def save(self, path: str | Path) -> Path:
+        """Write config, scaling and weights to one msgpack file, atomically (no pickle)."""
+        self._require_built()
+        path = Path(path)
+        _atomic_write(path, serialization.msgpack_serialize(self._payload()))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | bool | None = False) -> Learner:
+        """Load a learner written by `save` (works on a machine without a GPU)."""
+        payload = serialization.msgpack_restore(Path(path).read_bytes())
+        if payload.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a tether learner file (format {payload.get('format')!r})")
+        config = LearnerConfig.from_json(json.loads(payload["config"]))
+        learner = cls(config, device=device)
+        learner.build(DatasetSpec(**json.loads(payload["spec"])), Scaling.from_json(json.loads(payload["scaling"])),
+                      json.loads(payload["seeds"]))
+        learner.state = jax.device_put(serialization.from_state_dict(learner.state, payload["state"]), learner.device)
+        return learner
+
+    def _write_checkpoint(self, run_dir: Path, epoch: int, fingerprint: str) -> None:
+        payload = {**self._payload(), "epoch": epoch, "dataset_fingerprint": fingerprint,
+                   "history": json.dumps(self.history)}
+        _atomic_write(run_dir / "checkpoint.msgpack", serialization.msgpack_serialize(payload))
+
+    def _restore_checkpoint(self, run_dir: Path | None, fingerprint: str) -> int:
+        path = None if run_dir is None else run_dir / "checkpoint.msgpack"
+        if path is None or not path.exists():
+            raise FileNotFoundError(f"resume=True but there is no checkpoint at {path}: run without resume first")
+        payload = serialization.msgpack_restore(path.read_bytes())
+        if json.loads(payload["config"]) != self.config.to_json() or json.loads(payload["seeds"]) != self.seeds:
+            raise ValueError(f"the checkpoint in {run_dir} was made with another config or seeds: use a new run_dir")
+        if payload["dataset_fingerprint"] != fingerprint:
+            raise ValueError(f"the checkpoint in {run_dir} was trained on other data: use a new run_dir")
+        self.state = jax.device_put(serialization.from_state_dict(self.state, payload["state"]), self.device)
+        self.history = [tuple(x) for x in json.loads(payload["history"])]
+        return int(payload["epoch"])
+
+
+def _divergence(metrics: dict[str, np.ndarray], threshold: float) -> str | None:
+    for name, values in metrics.items():
+        if not np.all(np.isfinite(values)):
+            return f"{name} is not finite"
+    q = metrics.get("q_mean")
+    if q is not None and np.any(np.abs(q) > threshold):
+        return f"|q_mean| = {float(np.max(np.abs(q))):.3g} exceeds {threshold:.3g}"
+    return None
