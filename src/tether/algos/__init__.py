@@ -9,10 +9,20 @@ from tether.algos.bc import BCConfig
 from tether.algos.bcq import BCQConfig
 from tether.algos.cql import CQLConfig
 from tether.algos.engine import Learner, TrainingDivergedError
+from tether.algos.evaluators import (
+    AverageValueEstimationEvaluator,
+    ContinuousActionDiffEvaluator,
+    EnvironmentEvaluator,
+    InitialStateValueEstimationEvaluator,
+    TDErrorEvaluator,
+)
 from tether.algos.iql import IQLConfig
 from tether.algos.td3_plus_bc import TD3PlusBCConfig
 
 load_learner = Learner.load
 
-__all__ = ["BCConfig", "BCQConfig", "CQLConfig", "IQLConfig", "Learner", "LearnerConfig", "TD3PlusBCConfig",
-           "TrainingDivergedError", "get_algo", "load_learner", "registered_algos"]
+__all__ = [
+    "AverageValueEstimationEvaluator", "BCConfig", "BCQConfig", "CQLConfig", "ContinuousActionDiffEvaluator",
+    "EnvironmentEvaluator", "IQLConfig", "InitialStateValueEstimationEvaluator", "Learner", "LearnerConfig",
+    "TD3PlusBCConfig", "TDErrorEvaluator", "TrainingDivergedError", "get_algo", "load_learner", "registered_algos",
+]

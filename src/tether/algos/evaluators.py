@@ -1,0 +1,111 @@
+"""Evaluators with d3rlpy's names and meanings: callables `(learner, dataset) -> float`.
+
+They depend only on the learner's `predict` and `predict_value`, so they serve every algorithm.
+Dataset-based evaluators use at most `max_transitions` transitions (evenly spaced) to stay cheap.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from tether.data import LoggedDataset
+
+
+def _transitions(dataset: LoggedDataset, max_transitions: int):
+    tr = dataset.transitions()
+    if len(tr.rewards) > max_transitions:
+        index = np.linspace(0, len(tr.rewards) - 1, max_transitions).astype(np.int64)
+        tr = type(tr)(*(field[index] for field in tr))
+    return tr
+
+
+class EnvironmentEvaluator:
+    """Mean undiscounted return of the greedy policy over `n_trials` episodes in `env`.
+
+    Episodes run side by side (one batched `predict` per step) in copies of `env` made from its
+    spec; resets are seeded `seed, seed + 1, ...`. `normalized(value, dataset)` gives D4RL's 0-100
+    score when the dataset carries reference scores.
+    """
+
+    def __init__(self, env: gym.Env, n_trials: int = 10, seed: int = 0):
+        self.env, self.n_trials, self.seed = env, n_trials, seed
+
+    def _envs(self) -> list[gym.Env]:
+        if self.env.spec is None:
+            return [self.env]
+        return [gym.make(self.env.spec) for _ in range(self.n_trials)]
+
+    def __call__(self, learner, dataset: LoggedDataset | None = None) -> float:
+        envs = self._envs()
+        returns: list[float] = []
+        episode = 0
+        while len(returns) < self.n_trials:
+            batch = envs[: self.n_trials - len(returns)]
+            observations = [env.reset(seed=self.seed + episode + i)[0] for i, env in enumerate(batch)]
+            episode += len(batch)
+            totals, alive = np.zeros(len(batch)), np.ones(len(batch), bool)
+            while alive.any():
+                live = np.flatnonzero(alive)
+                actions = learner.predict(np.stack([observations[i] for i in live]))
+                for row, i in enumerate(live):
+                    observations[i], reward, terminated, truncated, _ = batch[i].step(actions[row])
+                    totals[i] += reward
+                    alive[i] = not (terminated or truncated)
+            returns.extend(totals.tolist())
+        return float(np.mean(returns))
+
+    @staticmethod
+    def normalized(value: float, dataset: LoggedDataset) -> float:
+        low, high = dataset.metadata["ref_min_score"], dataset.metadata["ref_max_score"]
+        return 100.0 * (value - low) / (high - low)
+
+
+class TDErrorEvaluator:
+    """Mean squared TD error `(Q(s, a) - r - gamma (1 - d) Q(s', pi(s')))^2` on the logged transitions."""
+
+    def __init__(self, episodes: LoggedDataset | None = None, gamma: float | None = None,
+                 max_transitions: int = 50_000):
+        self.episodes, self.gamma, self.max_transitions = episodes, gamma, max_transitions
+
+    def __call__(self, learner, dataset: LoggedDataset) -> float:
+        tr = _transitions(self.episodes or dataset, self.max_transitions)
+        gamma = learner.config.gamma if self.gamma is None else self.gamma
+        values = learner.predict_value(tr.observations, tr.actions)
+        next_values = learner.predict_value(tr.next_observations, learner.predict(tr.next_observations))
+        targets = tr.rewards + gamma * (1.0 - tr.terminations) * next_values
+        return float(np.mean((values - targets) ** 2))
+
+
+class InitialStateValueEstimationEvaluator:
+    """Mean Q(s0, pi(s0)) over the first states of the logged episodes."""
+
+    def __init__(self, episodes: LoggedDataset | None = None):
+        self.episodes = episodes
+
+    def __call__(self, learner, dataset: LoggedDataset) -> float:
+        data = self.episodes or dataset
+        first = data.observations[data.episode_starts]
+        return float(np.mean(learner.predict_value(first, learner.predict(first))))
+
+
+class AverageValueEstimationEvaluator:
+    """Mean Q(s, pi(s)) over the logged states."""
+
+    def __init__(self, episodes: LoggedDataset | None = None, max_transitions: int = 50_000):
+        self.episodes, self.max_transitions = episodes, max_transitions
+
+    def __call__(self, learner, dataset: LoggedDataset) -> float:
+        tr = _transitions(self.episodes or dataset, self.max_transitions)
+        return float(np.mean(learner.predict_value(tr.observations, learner.predict(tr.observations))))
+
+
+class ContinuousActionDiffEvaluator:
+    """Mean over logged steps of the squared distance `||pi(s) - a||^2` (summed over action dimensions)."""
+
+    def __init__(self, episodes: LoggedDataset | None = None, max_transitions: int = 50_000):
+        self.episodes, self.max_transitions = episodes, max_transitions
+
+    def __call__(self, learner, dataset: LoggedDataset) -> float:
+        tr = _transitions(self.episodes or dataset, self.max_transitions)
+        return float(np.mean(np.sum((learner.predict(tr.observations) - tr.actions) ** 2, axis=1)))

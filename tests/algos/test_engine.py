@@ -1,0 +1,136 @@
+"""Engine invariants: scan equals single steps, multi-seed equals single-seed, resume equals an
+uninterrupted run, save/load is exact, divergence stops cleanly; and one contract test per algorithm."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from tests.conftest import make_dataset
+from tether.algos import LearnerConfig, TrainingDivergedError, get_algo, load_learner, registered_algos
+from tether.algos.bc import BCConfig
+from tether.algos.bcq import BCQConfig
+from tether.algos.cql import CQLConfig
+from tether.algos.engine import dataset_spec, device_data, fit_scaling, scan_updates
+from tether.algos.iql import IQLConfig
+from tether.algos.td3_plus_bc import TD3PlusBCConfig
+
+SMALL = {"hidden_dims": (32, 32), "batch_size": 32}
+CONFIGS = {
+    "bc": BCConfig(**SMALL),
+    "td3_plus_bc": TD3PlusBCConfig(**SMALL),
+    "iql": IQLConfig(**SMALL),
+    "cql": CQLConfig(**SMALL, n_action_samples=4),
+    "bcq": BCQConfig(**SMALL, vae_hidden_dims=(32, 32), n_action_samples=8),
+}
+DATA = make_dataset(tuple([20] * 15), obs_dim=4, action_dim=2, seed=5)
+
+
+def test_every_registered_algorithm_has_a_contract_config():
+    assert set(registered_algos()) == set(CONFIGS)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_contract_fit_predict_value_save_load(tmp_path, name):
+    config = CONFIGS[name]
+    assert LearnerConfig.from_json(config.to_json()) == config
+    learner = config.create(device="cpu")
+    history = learner.fit(DATA, n_steps=60, n_steps_per_epoch=30, show_progress=False)
+    assert [epoch for epoch, _ in history] == [1, 2] and history[-1][1]["step"] == 60
+    obs = DATA.observations[:5]
+    actions = learner.predict(obs)
+    assert actions.shape == (5, 2) and np.all(np.abs(actions) <= 1.0 + 1e-6)
+    assert learner.sample_action(obs, key=jax.random.PRNGKey(3)).shape == (5, 2)
+    loaded = load_learner(learner.save(tmp_path / "model.tether"))
+    np.testing.assert_array_equal(loaded.predict(obs), actions)
+    assert loaded.config == config
+    if get_algo(name).q_value is not None:
+        np.testing.assert_array_equal(loaded.predict_value(obs, actions), learner.predict_value(obs, actions))
+    else:
+        with pytest.raises(NotImplementedError):
+            learner.predict_value(obs, actions)
+
+
+def test_scan_of_n_updates_equals_n_single_updates():
+    config = CONFIGS["td3_plus_bc"]
+    algo = get_algo("td3_plus_bc")
+    scaling = fit_scaling(DATA, config)
+    data = device_data(DATA, scaling, jax.devices("cpu")[0])
+    state = algo.init(config, dataset_spec(DATA), jax.random.PRNGKey(0))
+    keys = jax.random.split(jax.random.PRNGKey(7), 6)
+    scanned, _ = scan_updates(algo, config, state, data, keys)
+    looped = state
+    for key in keys:
+        index_key, update_key = jax.random.split(key)
+        index = jax.random.randint(index_key, (config.batch_size,), 0, data.rewards.shape[0])
+        looped, _ = algo.update(looped, jax.tree.map(lambda x, i=index: x[i], data), update_key, config=config)
+    for a, b in zip(jax.tree.leaves(scanned), jax.tree.leaves(looped), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert int(scanned.step) == 6
+
+
+def test_multi_seed_run_equals_separate_single_seed_runs():
+    config = CONFIGS["iql"]
+    both = config.create()
+    both.fit(DATA, n_steps=40, n_steps_per_epoch=20, seeds=[3, 5], show_progress=False)
+    alone = config.create()
+    alone.fit(DATA, n_steps=40, n_steps_per_epoch=20, seeds=[5], show_progress=False)
+    obs = DATA.observations[:8]
+    assert both.predict(obs).shape == (2, 8, 2)
+    np.testing.assert_allclose(both.predict(obs)[1], alone.predict(obs), atol=1e-5)
+    np.testing.assert_allclose(both.seed_learners()[1].predict(obs), alone.predict(obs), atol=1e-5)
+    assert len(both.history[-1][1]["critic_loss/seeds"]) == 2
+
+
+def test_resume_reaches_the_same_result(tmp_path):
+    config = CONFIGS["td3_plus_bc"]
+    full = config.create()
+    full.fit(DATA, n_steps=80, n_steps_per_epoch=20, show_progress=False, run_dir=tmp_path / "full")
+    first = config.create()
+    first.fit(DATA, n_steps=40, n_steps_per_epoch=20, show_progress=False, run_dir=tmp_path / "cut")
+    resumed = config.create()
+    resumed.fit(DATA, n_steps=80, n_steps_per_epoch=20, show_progress=False, run_dir=tmp_path / "cut", resume=True)
+    obs = DATA.observations[:8]
+    np.testing.assert_array_equal(resumed.predict(obs), full.predict(obs))
+    assert [e for e, _ in resumed.history] == [1, 2, 3, 4]
+    lines = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 4
+    with pytest.raises(ValueError, match="another config or seeds"):
+        TD3PlusBCConfig(**SMALL, alpha=1.0).create().fit(DATA, n_steps=80, n_steps_per_epoch=20, show_progress=False,
+                                                          run_dir=tmp_path / "cut", resume=True)
+
+
+@pytest.mark.parametrize("overrides, threshold, reason", [
+    ({"reward_scale": 100.0}, 50.0, r"\|q_mean\| = .* exceeds 50"),
+    ({"critic_learning_rate": 1e12, "actor_learning_rate": 1e12}, 1e6, r"is not finite"),
+])
+def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_state(tmp_path, overrides, threshold, reason):
+    from tether.data import LoggedDataset
+
+    fields = ("observations", "actions", "terminations", "truncations", "episode_starts", "next_observations",
+              "action_space")
+    ones = LoggedDataset(**{k: getattr(DATA, k) for k in fields}, rewards=np.ones(DATA.n_steps))
+    learner = TD3PlusBCConfig(**SMALL, **overrides).create()
+    with pytest.raises(TrainingDivergedError, match=r"diverged in epoch \d+ \(.*" + reason):
+        learner.fit(ones, n_steps=20_000, n_steps_per_epoch=50, show_progress=False, run_dir=tmp_path,
+                    divergence_threshold=threshold)
+    assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(learner.state))
+    assert np.all(np.isfinite(learner.predict(DATA.observations[:4])))
+    log = tmp_path / "metrics.jsonl"
+    good_epochs = len(log.read_text().splitlines()) if log.exists() else 0
+    assert len(learner.history) == good_epochs
+
+
+def test_actions_are_rescaled_to_the_declared_bounds():
+    from tether.data import ActionSpace, LoggedDataset
+
+    wide = LoggedDataset(**{**{k: getattr(DATA, k) for k in ("observations", "rewards", "terminations",
+                                                             "truncations", "episode_starts", "next_observations")},
+                            "actions": DATA.actions * 3.0 + 10.0,
+                            "action_space": ActionSpace.continuous([7.0, 7.0], [13.0, 13.0])})
+    learner = CONFIGS["bc"].create()
+    learner.fit(wide, n_steps=300, n_steps_per_epoch=300, show_progress=False)
+    predicted = learner.predict(wide.observations)
+    assert np.all((predicted >= 7.0 - 1e-4) & (predicted <= 13.0 + 1e-4))
+    assert abs(predicted.mean() - wide.actions.mean()) < 1.0
