@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tether-installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,15 @@ test: lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
+	$(BIN)/python bench/algos_speed.py
 	$(BIN)/python bench/load_formats.py
 	$(BIN)/python bench/generation.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# d3rlpy 2.8.1 in its own virtualenv, for side-by-side benchmarks (torch from the local CPU wheel).
+bench-peers:
+	test -x bench/.venv-d3rlpy/bin/python || $(PYTHON) -m venv bench/.venv-d3rlpy
+	bench/.venv-d3rlpy/bin/python -m pip install -q torch==2.13.0
+	bench/.venv-d3rlpy/bin/python -m pip install -q d3rlpy==2.8.1

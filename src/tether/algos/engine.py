@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -114,13 +114,29 @@ def scan_updates(spec: AlgoSpec, config: LearnerConfig, state: Any, data: Batch,
     return state, jax.tree.map(jnp.nanmean, metrics)  # nan marks "not updated this step" (delayed actors)
 
 
+@lru_cache(maxsize=64)
 def make_chunk(spec: AlgoSpec, config: LearnerConfig, n_updates: int):
-    """`(states [seeds, ...], chunk_keys [seeds], data) -> (states, metrics [seeds])`, compiled once."""
+    """`(states [seeds, ...], chunk_keys [seeds], data) -> (states, metrics [seeds])`, compiled once
+    per (algorithm, config, chunk length) and reused by every later `fit`."""
 
     def one_seed(state, key, data):
         return scan_updates(spec, config, state, data, jax.random.split(key, n_updates))
 
     return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, None)), donate_argnums=0)
+
+
+def flops_per_update(learner: Learner, dataset: LoggedDataset) -> float:
+    """XLA's count of floating-point operations per gradient step (one seed), for roofline figures.
+
+    XLA counts a loop body once whatever its trip count, so a one-update chunk is analysed.
+    """
+    spec, scaling = dataset_spec(dataset), fit_scaling(dataset, learner.config)
+    learner.build(spec, scaling, [0])
+    data = device_data(dataset, scaling, learner.device)
+    keys = jnp.stack([jax.random.PRNGKey(0)])
+    cost = make_chunk(learner.algo, learner.config, 1).lower(learner.state, keys, data).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost["flops"])
 
 
 def resolve_device(device: str | bool | None) -> jax.Device:
@@ -218,7 +234,6 @@ class Learner:
         data = device_data(dataset, self.scaling, self.device)
         n_epochs = -(-n_steps // n_steps_per_epoch)
         base_keys = jnp.stack([jax.random.PRNGKey(s) for s in self.seeds])
-        chunks: dict[int, Callable] = {}
         if run_dir is not None:
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / "config.json").write_text(json.dumps(self.config.to_json(), indent=1))
@@ -227,10 +242,8 @@ class Learner:
             for epoch in range(start_epoch, n_epochs):
                 steps = min(n_steps_per_epoch, n_steps - epoch * n_steps_per_epoch)
                 started = time.perf_counter()
-                if steps not in chunks:
-                    chunks[steps] = make_chunk(self.algo, self.config, steps)
                 keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(base_keys, epoch)
-                self.state, metrics = chunks[steps](self.state, keys, data)
+                self.state, metrics = make_chunk(self.algo, self.config, steps)(self.state, keys, data)
                 metrics = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
                 problem = _divergence(metrics, divergence_threshold)
                 if problem:

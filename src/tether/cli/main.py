@@ -138,5 +138,46 @@ def datasets_make(
                   f"return {returns.mean():.1f} ± {returns.std():.1f}")
 
 
+@app.command()
+def train(
+    algo: Annotated[str, typer.Argument(help="bc, td3_plus_bc, iql, cql or bcq.")],
+    dataset: Annotated[str, typer.Option("--dataset", help="A file, Minari dataset or built-in name.")],
+    steps: Annotated[int, typer.Option("--steps", help="Gradient steps per seed.")] = 100_000,
+    steps_per_epoch: Annotated[int, typer.Option(help="Steps between evaluations and checkpoints.")] = 10_000,
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds, trained together.")] = "0",
+    out: Annotated[Path, typer.Option(help="Run directory (metrics.jsonl, checkpoint, model).")] = Path("runs/train"),
+    resume: Annotated[bool, typer.Option(help="Continue from the run directory's checkpoint.")] = False,
+    evaluate_env: Annotated[bool, typer.Option(help="Roll the policy out in the dataset's env each epoch.")] = True,
+) -> None:
+    """Train an offline learner with its default config and save it to OUT/model.tether."""
+    from tether.algos import EnvironmentEvaluator, TDErrorEvaluator, TrainingDivergedError, get_algo
+
+    try:
+        data = _load_with_progress(dataset)
+        config = get_algo(algo).config_cls()
+    except (DatasetError, LookupError, ValueError) as err:
+        _fail(err)
+    evaluators: dict = {}
+    if get_algo(algo).q_value is not None:
+        evaluators["td_error"] = TDErrorEvaluator()
+    env_id = data.metadata.get("env_id")
+    if evaluate_env and env_id:
+        import gymnasium as gym
+
+        evaluators["environment"] = EnvironmentEvaluator(gym.make(env_id), n_trials=5)
+    learner = config.create(device="cpu")
+    run_dir = out / algo
+    try:
+        learner.fit(data, n_steps=steps, n_steps_per_epoch=steps_per_epoch, evaluators=evaluators,
+                    seeds=[int(s) for s in seeds.split(",")], run_dir=run_dir, resume=resume)
+    except TrainingDivergedError as err:
+        learner.save(run_dir / "model.tether")
+        _fail(err)
+    path = learner.save(run_dir / "model.tether")
+    last = learner.history[-1][1]
+    shown = {k: round(v, 3) for k, v in last.items() if isinstance(v, float) and "/" not in k}
+    console.print(f"saved {path}; last epoch: {shown}")
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,95 @@
+"""Gradient steps per second of tether's learners against d3rlpy 2.8.1, side by side in one run.
+
+    python bench/algos_speed.py [--steps 300] [--algos bc,td3_plus_bc,iql,cql,bcq]
+
+Both learn from the same file (HalfCheetah-shaped: 17-dim observations, 6-dim actions, 100k steps),
+with the same networks, batch sizes and sampled actions. d3rlpy runs in its own virtualenv
+(bench/.venv-d3rlpy, see `make bench-peers`). tether's rate is taken from the epochs after the
+first (which compiles); d3rlpy's after a warm-up fit. The roofline column is tether's achieved FLOP
+rate (XLA's count per step x steps/s) over this machine's measured float32 matmul rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _results import write_results  # noqa: E402
+from load_formats import synthetic  # noqa: E402
+
+from tether.algos import BCConfig, BCQConfig, CQLConfig, IQLConfig, TD3PlusBCConfig  # noqa: E402
+from tether.algos.engine import flops_per_update  # noqa: E402
+from tether.data import save_dataset  # noqa: E402
+
+PEER_PYTHON = Path(__file__).parent / ".venv-d3rlpy" / "bin" / "python"
+CONFIGS = {"bc": BCConfig, "td3_plus_bc": TD3PlusBCConfig, "iql": IQLConfig, "cql": CQLConfig, "bcq": BCQConfig}
+
+
+def matmul_peak_flops() -> float:
+    """Best float32 GFLOP/s of a 1024x1024 matmul on this machine (the roofline)."""
+    a = jnp.ones((1024, 1024), jnp.float32)
+    f = jax.jit(lambda x: x @ x)
+    f(a).block_until_ready()
+    best = 0.0
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(10):
+            f(a).block_until_ready()
+        best = max(best, 10 * 2 * 1024**3 / (time.perf_counter() - start))
+    return best
+
+
+def tether_rate(name: str, dataset, steps: int) -> float:
+    learner = CONFIGS[name]().create(device="cpu")
+    epoch = max(steps // 3, 1)
+    history = learner.fit(dataset, n_steps=4 * epoch, n_steps_per_epoch=epoch, show_progress=False)
+    return float(np.median([record["steps_per_s"] for _, record in history[1:]]))
+
+
+def d3rlpy_rate(name: str, path: Path, steps: int) -> float | None:
+    if not PEER_PYTHON.exists():
+        return None
+    out = subprocess.run([str(PEER_PYTHON), str(Path(__file__).parent / "peers" / "d3rlpy_speed.py"), name,
+                          str(path), str(steps)], capture_output=True, text=True, check=True)
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["steps_per_s"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--algos", default=",".join(CONFIGS))
+    args = parser.parse_args()
+    dataset = synthetic(100_000)
+    peak = matmul_peak_flops()
+    rows, results = [], {"matmul_peak_gflops": peak / 1e9}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_dataset(dataset, Path(tmp) / "data.npz")
+        for name in args.algos.split(","):
+            ours = tether_rate(name, dataset, args.steps * (20 if name == "bc" else 1))
+            peer = d3rlpy_rate(name, path, args.steps)
+            flops = flops_per_update(CONFIGS[name]().create(), dataset)
+            share = ours * flops / peak
+            results[name] = {"tether_steps_per_s": ours, "d3rlpy_steps_per_s": peer, "gflop_per_step": flops / 1e9,
+                             "roofline_share": share}
+            rows.append({"algorithm": name, "tether steps/s": f"{ours:,.0f}",
+                         "d3rlpy steps/s": "-" if peer is None else f"{peer:,.0f}",
+                         "ratio": "-" if peer is None else f"{ours / peer:.1f}x",
+                         "GFLOP/step": f"{flops / 1e9:.3f}", "share of matmul peak": f"{share:.0%}"})
+            print(rows[-1], flush=True)
+    write_results("algos_speed_cpu", {"steps": args.steps, "results": results}, rows,
+                  f"Gradient steps/s on this CPU ({jax.devices()[0].device_kind}, matmul peak {peak / 1e9:.0f} "
+                  "GFLOP/s), same networks and batch sizes")
+
+
+if __name__ == "__main__":
+    main()
