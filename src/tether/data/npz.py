@@ -25,6 +25,9 @@ def read_npz(path: str | Path, action_space: ActionSpace | None = None) -> Logge
     path = Path(path)
     if not path.exists():
         raise DatasetError(str(path), "file does not exist", "check the path")
+    if not zipfile.is_zipfile(path):  # np.load would take any other file for a pickle
+        raise DatasetError(str(path), "cannot be read as .npz (not a zip archive)",
+                           "the file is truncated or corrupt, or not an .npz: regenerate it")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
