@@ -22,7 +22,8 @@ from flax.training.train_state import TrainState
 
 from tether._types import Metrics, Params, PRNGKey
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
-from tether.nets import QEnsemble, TanhGaussianActor, tanh_gaussian_log_prob
+from tether.algos.sac_parts import actor_and_temperature_step, sample_actions, temperature_state
+from tether.nets import QEnsemble, TanhGaussianActor
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,18 +74,9 @@ def init(config: CQLConfig, spec: DatasetSpec, key: PRNGKey) -> CQLState:
                                 tx=optax.adam(config.actor_learning_rate)),
         critic=TrainState.create(apply_fn=critic_net.apply, params=critic_params,
                                  tx=optax.adam(config.critic_learning_rate)),
-        log_temp=TrainState.create(apply_fn=None, params={"log_temp": jnp.log(jnp.float32(config.initial_temperature))},
-                                   tx=optax.adam(config.temp_learning_rate)),
+        log_temp=temperature_state(config.initial_temperature, config.temp_learning_rate),
         target_critic_params=jax.tree.map(jnp.copy, critic_params),
         step=jnp.int32(0))
-
-
-def sample_actions(state: CQLState, params: Params, observations: jax.Array, key: PRNGKey, n: int | None = None):
-    """`n` (or 1) tanh-Gaussian samples: actions `[(n,) batch, action_dim]` and log-probs `[(n,) batch]`."""
-    mean, log_std = state.actor.apply_fn({"params": params}, observations)
-    shape = mean.shape if n is None else (n, *mean.shape)
-    pre_tanh = mean + jnp.exp(log_std) * jax.random.normal(key, shape)
-    return jnp.tanh(pre_tanh), tanh_gaussian_log_prob(pre_tanh, mean, log_std)
 
 
 def conservative_logsumexp(q_params: Params, state: CQLState, batch: Batch, key: PRNGKey, config: CQLConfig):
@@ -119,32 +111,17 @@ def critic_loss(params: Params, state: CQLState, batch: Batch, key: PRNGKey, con
     return loss, {"critic_loss": loss, "bellman_loss": bellman, "conservative_loss": penalty, "q_mean": jnp.mean(q)}
 
 
-def actor_loss(params: Params, state: CQLState, batch: Batch, key: PRNGKey):
-    actions, log_probs = sample_actions(state, params, batch.observations, key)
-    q = jnp.min(state.critic.apply_fn({"params": state.critic.params}, batch.observations, actions), axis=0)
-    temperature = jnp.exp(state.log_temp.params["log_temp"])
-    loss = jnp.mean(temperature * log_probs - q)
-    return loss, {"actor_loss": loss, "entropy": -jnp.mean(log_probs)}
-
-
-def temperature_loss(params: Params, entropy: jax.Array, target_entropy: float):
-    loss = params["log_temp"] * (entropy - target_entropy)
-    return loss, {"temperature": jnp.exp(params["log_temp"])}
-
-
 def update(state: CQLState, batch: Batch, key: PRNGKey, *, config: CQLConfig) -> tuple[CQLState, Metrics]:
     critic_key, actor_key = jax.random.split(key)
     grads, critic_metrics = jax.grad(critic_loss, has_aux=True)(state.critic.params, state, batch, critic_key, config)
     critic = state.critic.apply_gradients(grads=grads)
     state = state.replace(critic=critic)
-    grads, actor_metrics = jax.grad(actor_loss, has_aux=True)(state.actor.params, state, batch, actor_key)
-    state = state.replace(actor=state.actor.apply_gradients(grads=grads))
-    grads, temp_metrics = jax.grad(temperature_loss, has_aux=True)(
-        state.log_temp.params, jax.lax.stop_gradient(actor_metrics["entropy"]), -float(batch.actions.shape[-1]))
+    state, actor_metrics = actor_and_temperature_step(state, batch.observations, actor_key,
+                                                      target_entropy=-float(batch.actions.shape[-1]))
     state = state.replace(
-        log_temp=state.log_temp.apply_gradients(grads=grads), step=state.step + 1,
+        step=state.step + 1,
         target_critic_params=optax.incremental_update(critic.params, state.target_critic_params, config.tau))
-    return state, {**critic_metrics, **actor_metrics, **temp_metrics}
+    return state, {**critic_metrics, **actor_metrics}
 
 
 def act(state: CQLState, observations: jax.Array, key: PRNGKey, *, config: CQLConfig, deterministic: bool):

@@ -20,7 +20,8 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from tether._types import Metrics, Params, PRNGKey
-from tether.nets import QEnsemble, TanhGaussianActor, tanh_gaussian_log_prob
+from tether.algos.sac_parts import actor_and_temperature_step, sample_actions, temperature, temperature_state
+from tether.nets import QEnsemble, TanhGaussianActor
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,41 +74,20 @@ def init(config: SACConfig, observation_dim: int, action_dim: int, key: PRNGKey)
                                 tx=optax.adam(config.actor_learning_rate)),
         critic=TrainState.create(apply_fn=critic_net.apply, params=critic_params,
                                  tx=optax.adam(config.critic_learning_rate)),
-        log_temp=TrainState.create(apply_fn=None, params={"log_temp": jnp.log(jnp.float32(config.initial_temperature))},
-                                   tx=optax.adam(config.temp_learning_rate)),
+        log_temp=temperature_state(config.initial_temperature, config.temp_learning_rate),
         target_critic_params=jax.tree.map(jnp.copy, critic_params),  # own buffers: the state is donated
         step=jnp.int32(0),
     )
 
 
-def sample_actions(actor: TrainState, params: Params, observations: jax.Array, key: PRNGKey):
-    mean, log_std = actor.apply_fn({"params": params}, observations)
-    pre_tanh = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
-    return jnp.tanh(pre_tanh), tanh_gaussian_log_prob(pre_tanh, mean, log_std)
-
-
 def critic_loss(params: Params, state: SACState, batch: Batch, key: PRNGKey, gamma: float):
-    next_actions, next_log_probs = sample_actions(state.actor, state.actor.params, batch.next_observations, key)
+    next_actions, next_log_probs = sample_actions(state, state.actor.params, batch.next_observations, key)
     target_q = state.critic.apply_fn({"params": state.target_critic_params}, batch.next_observations, next_actions)
-    temperature = jnp.exp(state.log_temp.params["log_temp"])
-    soft_value = jnp.min(target_q, axis=0) - temperature * next_log_probs
+    soft_value = jnp.min(target_q, axis=0) - temperature(state) * next_log_probs
     targets = batch.rewards + gamma * (1.0 - batch.terminations) * soft_value
     q = state.critic.apply_fn({"params": params}, batch.observations, batch.actions)
     loss = jnp.mean(jnp.sum((q - jax.lax.stop_gradient(targets)) ** 2, axis=0))
     return loss, {"critic_loss": loss, "q_mean": jnp.mean(q)}
-
-
-def actor_loss(params: Params, state: SACState, batch: Batch, key: PRNGKey):
-    actions, log_probs = sample_actions(state.actor, params, batch.observations, key)
-    q = jnp.min(state.critic.apply_fn({"params": state.critic.params}, batch.observations, actions), axis=0)
-    temperature = jnp.exp(state.log_temp.params["log_temp"])
-    loss = jnp.mean(temperature * log_probs - q)
-    return loss, {"actor_loss": loss, "entropy": -jnp.mean(log_probs)}
-
-
-def temperature_loss(params: Params, entropy: jax.Array, target_entropy: float):
-    loss = params["log_temp"] * (entropy - target_entropy)
-    return loss, {"temperature": jnp.exp(params["log_temp"])}
 
 
 def update(state: SACState, batch: Batch, key: PRNGKey, *, config: SACConfig) -> tuple[SACState, Metrics]:
@@ -116,18 +96,14 @@ def update(state: SACState, batch: Batch, key: PRNGKey, *, config: SACConfig) ->
     grads, critic_metrics = jax.grad(critic_loss, has_aux=True)(
         state.critic.params, state, batch, critic_key, config.gamma)
     state = state.replace(critic=state.critic.apply_gradients(grads=grads))
-    grads, actor_metrics = jax.grad(actor_loss, has_aux=True)(state.actor.params, state, batch, actor_key)
-    state = state.replace(actor=state.actor.apply_gradients(grads=grads))
-    target_entropy = -float(batch.actions.shape[-1])
-    grads, temp_metrics = jax.grad(temperature_loss, has_aux=True)(
-        state.log_temp.params, jax.lax.stop_gradient(actor_metrics["entropy"]), target_entropy)
+    state, actor_metrics = actor_and_temperature_step(state, batch.observations, actor_key,
+                                                      target_entropy=-float(batch.actions.shape[-1]))
     state = state.replace(
-        log_temp=state.log_temp.apply_gradients(grads=grads),
         target_critic_params=optax.incremental_update(
             state.critic.params, state.target_critic_params, config.tau),
         step=state.step + 1,
     )
-    return state, {**critic_metrics, **actor_metrics, **temp_metrics}
+    return state, {**critic_metrics, **actor_metrics}
 
 
 def make_multi_update(config: SACConfig):
