@@ -124,10 +124,12 @@ def test_tether_minari_dataset_loads_in_minari(tmp_path):
     assert bool(episodes[0].terminations[-1]) == ds.episode(0).terminated
 
 
-def test_minari_collector_dataset_loads_in_tether(tmp_path):
+@pytest.mark.parametrize("storage", ["hdf5", "arrow"])
+def test_minari_collector_dataset_loads_in_tether(tmp_path, storage):
     import minari
 
-    env = minari.DataCollector(gym.make("CartPole-v1", max_episode_steps=20), record_infos=False)
+    env = minari.DataCollector(gym.make("CartPole-v1", max_episode_steps=20), record_infos=False,
+                               data_format=storage)
     env.action_space.seed(0)
     returns = []
     for episode in range(3):

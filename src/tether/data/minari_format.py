@@ -67,8 +67,7 @@ def read_minari(source: str | Path) -> LoggedDataset:
     data_dir = resolve_minari_path(source)
     meta = json.loads((data_dir / "metadata.json").read_text())
     if meta.get("data_format", "hdf5") != "hdf5":
-        raise DatasetError("data_format", f"Minari storage {meta['data_format']!r} is not read by tether yet",
-                           "re-save the dataset with data_format='hdf5'")
+        return _read_through_minari(data_dir, meta)
     if "action_space" not in meta or "observation_space" not in meta:
         raise DatasetError("metadata.json", "has no observation_space/action_space",
                            "re-create the dataset with Minari >= 0.5")
@@ -110,6 +109,32 @@ def read_minari(source: str | Path) -> LoggedDataset:
         action_space=action_space, next_observations=np.concatenate(columns["next_obs"]),
         behavior_log_probs=np.concatenate(columns["logp"]) if len(columns["logp"]) == len(lengths) else None,
         metadata=metadata)
+
+
+def _read_through_minari(data_dir: Path, meta: dict) -> LoggedDataset:
+    """Any other Minari storage (arrow, ...), episode by episode through the `minari` library."""
+    from minari import MinariDataset
+
+    try:
+        source = MinariDataset(data_dir)
+        episodes = list(source.iterate_episodes())
+    except Exception as err:  # minari raises many types for unreadable storage
+        raise DatasetError(str(data_dir), f"Minari could not read this dataset ({err})",
+                           "check the dataset is complete, or re-create it") from None
+    if not episodes:
+        raise DatasetError(str(data_dir), "holds no episodes", "write at least one episode")
+    action_space = _space_to_action_space(source.action_space)
+    lengths = [len(e.rewards) for e in episodes]
+    obs = [np.asarray(e.observations) for e in episodes]
+    return LoggedDataset(
+        observations=np.concatenate([o[:-1].reshape(len(o) - 1, -1) for o in obs]),
+        next_observations=np.concatenate([o[1:].reshape(len(o) - 1, -1) for o in obs]),
+        actions=np.concatenate([np.asarray(e.actions) for e in episodes]),
+        rewards=np.concatenate([np.asarray(e.rewards) for e in episodes]),
+        terminations=np.concatenate([np.asarray(e.terminations) for e in episodes]),
+        truncations=np.concatenate([np.asarray(e.truncations) for e in episodes]),
+        episode_starts=np.concatenate([[0], np.cumsum(lengths)[:-1]]), action_space=action_space,
+        metadata={"source": "minari", "dataset_id": meta.get("dataset_id"), **meta.get("tether", {})})
 
 
 def _gym_action_space(space: ActionSpace) -> gym.Space:

@@ -1,0 +1,49 @@
+"""The README's dataset table: per built-in dataset, size, return mean and spread, normalised score.
+
+    python bench/datasets_table.py [--size 100000]
+
+Datasets are generated at `--size` steps (medium-replay at its default size, the training steps to
+the medium snapshot) for every task the shipped zoo covers; returns count complete episodes only
+(not the one cut by the dataset size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _results import write_results  # noqa: E402
+
+from tether.datasets import LEVELS, default_size, generate, normalized_score  # noqa: E402
+from tether.zoo.registry import load_manifest  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=100_000)
+    args = parser.parse_args()
+    rows, results = [], {}
+    for task in sorted(load_manifest()["tasks"]):
+        for level in LEVELS:
+            name = f"{task}-{level}-v5"
+            size = default_size(name) if level == "medium-replay" else args.size
+            data = generate(name, size=size)
+            complete = ~(data.truncations[data.episode_ends - 1] & (data.episode_lengths < 1000))
+            returns = data.episode_returns()[complete]
+            score = normalized_score(name, returns)
+            results[name] = {"size": size, "episodes": int(complete.sum()), "return_mean": float(returns.mean()),
+                             "return_std": float(returns.std()), "normalized_mean": float(score.mean())}
+            rows.append({"dataset": name, "steps": f"{size:,}", "episodes": int(complete.sum()),
+                         "return": f"{returns.mean():.0f} ± {returns.std():.0f}",
+                         "normalized": f"{np.mean(score):.1f}"})
+            print(rows[-1], flush=True)
+    write_results("datasets", {"size": args.size, "results": results}, rows,
+                  f"Built-in datasets (generated at {args.size:,} steps; medium-replay at its default size)")
+
+
+if __name__ == "__main__":
+    main()
