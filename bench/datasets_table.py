@@ -10,13 +10,12 @@ the medium snapshot) for every task the shipped zoo covers; returns count comple
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).parent))
-from _results import write_results  # noqa: E402
+from _results import RESULTS, write_results  # noqa: E402
 
 from tether.datasets import LEVELS, default_size, generate, normalized_score  # noqa: E402
 from tether.zoo.registry import load_manifest  # noqa: E402
@@ -25,9 +24,12 @@ from tether.zoo.registry import load_manifest  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--tasks", default=None, help="comma-separated; others keep their earlier figures")
     args = parser.parse_args()
-    rows, results = [], {}
-    for task in sorted(load_manifest()["tasks"]):
+    previous = RESULTS / "datasets.json"
+    results = json.loads(previous.read_text())["results"] if previous.exists() else {}
+    tasks = args.tasks.split(",") if args.tasks else sorted(load_manifest()["tasks"])
+    for task in tasks:
         for level in LEVELS:
             name = f"{task}-{level}-v5"
             size = default_size(name) if level == "medium-replay" else args.size
@@ -37,10 +39,10 @@ def main() -> None:
             score = normalized_score(name, returns)
             results[name] = {"size": size, "episodes": int(complete.sum()), "return_mean": float(returns.mean()),
                              "return_std": float(returns.std()), "normalized_mean": float(score.mean())}
-            rows.append({"dataset": name, "steps": f"{size:,}", "episodes": int(complete.sum()),
-                         "return": f"{returns.mean():.0f} ± {returns.std():.0f}",
-                         "normalized": f"{np.mean(score):.1f}"})
-            print(rows[-1], flush=True)
+            print(name, results[name], flush=True)
+    rows = [{"dataset": name, "steps": f"{r['size']:,}", "episodes": r["episodes"],
+             "return": f"{r['return_mean']:.0f} ± {r['return_std']:.0f}", "normalized": f"{r['normalized_mean']:.1f}"}
+            for name, r in sorted(results.items())]
     write_results("datasets", {"size": args.size, "results": results}, rows,
                   f"Built-in datasets (generated at {args.size:,} steps; medium-replay at its default size)")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -37,7 +38,33 @@ def get_task(name: str) -> MujocoTask:
     return MUJOCO_TASKS[key]
 
 
+_KNOWN_DEPRECATIONS = ("settotalmass",)  # in Gymnasium's own XML files, not actionable by users
+_quiet = False
+
+
+def _filter_mujoco_warnings() -> None:
+    """Drop MuJoCo's known deprecation notices about Gymnasium's XML; forward every other warning."""
+    global _quiet
+    if _quiet:
+        return
+    import mujoco
+
+    previous = mujoco.get_mju_user_warning()
+
+    def handler(message: str) -> None:
+        if any(word in message for word in _KNOWN_DEPRECATIONS):
+            return
+        if previous is not None:
+            previous(message)
+        else:
+            warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+
+    mujoco.set_mju_user_warning(handler)
+    _quiet = True
+
+
 def make_env(name: str, **kwargs) -> gym.Env:
     """Create the Gymnasium env of a task, with its 1000-step time limit."""
+    _filter_mujoco_warnings()
     task = get_task(name)
     return gym.make(task.env_id, max_episode_steps=task.max_episode_steps, **kwargs)
