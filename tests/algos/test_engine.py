@@ -101,6 +101,17 @@ def test_resume_reaches_the_same_result(tmp_path):
                                                           run_dir=tmp_path / "cut", resume=True)
 
 
+def test_a_second_fit_continues_training_like_d3rlpy():
+    config = CONFIGS["bc"]
+    once = config.create()
+    once.fit(DATA, n_steps=60, n_steps_per_epoch=20, show_progress=False)
+    twice = config.create()
+    twice.fit(DATA, n_steps=40, n_steps_per_epoch=20, show_progress=False)
+    twice.fit(DATA, n_steps=20, n_steps_per_epoch=20, show_progress=False)
+    np.testing.assert_array_equal(twice.predict(DATA.observations[:8]), once.predict(DATA.observations[:8]))
+    assert [record["step"] for _, record in twice.history] == [20, 40, 60]
+
+
 @pytest.mark.parametrize("overrides, threshold, reason", [
     ({"reward_scale": 100.0}, 50.0, r"\|q_mean\| = .* exceeds 50"),
     ({"critic_learning_rate": 1e12, "actor_learning_rate": 1e12}, 1e6, r"is not finite"),

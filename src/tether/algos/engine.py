@@ -226,11 +226,17 @@ class Learner:
         if n_steps < 1 or n_steps_per_epoch < 1:
             raise ValueError("n_steps and n_steps_per_epoch must be positive")
         run_dir = Path(run_dir) if run_dir is not None else None
-        self.build(dataset_spec(dataset), fit_scaling(dataset, self.config), seeds or [0])
-        start_epoch = 0
+        seeds = list(seeds) if seeds is not None else (self.seeds if self.state is not None else [0])
+        if self.state is None or self.spec != dataset_spec(dataset) or seeds != self.seeds:
+            self.build(dataset_spec(dataset), fit_scaling(dataset, self.config), seeds)
+            self.history = []
+        # A second fit continues from the current weights (as in d3rlpy); epochs are numbered globally,
+        # so the key schedule of fit(a) then fit(b) equals that of one longer fit.
+        start_epoch = first_epoch = len(self.history)
         fingerprint = dataset.fingerprint()
         if resume:
             start_epoch = self._restore_checkpoint(run_dir, fingerprint)
+            first_epoch = 0  # with resume, n_steps counts from the start of the run
         data = device_data(dataset, self.scaling, self.device)
         n_epochs = -(-n_steps // n_steps_per_epoch)
         base_keys = jnp.stack([jax.random.PRNGKey(s) for s in self.seeds])
@@ -238,9 +244,10 @@ class Learner:
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / "config.json").write_text(json.dumps(self.config.to_json(), indent=1))
         last_good = jax.device_get(self.state)
-        with TrainingProgress(n_steps, show_progress, initial=min(start_epoch * n_steps_per_epoch, n_steps)) as bar:
-            for epoch in range(start_epoch, n_epochs):
-                steps = min(n_steps_per_epoch, n_steps - epoch * n_steps_per_epoch)
+        done_steps = min((start_epoch - first_epoch) * n_steps_per_epoch, n_steps)
+        with TrainingProgress(n_steps, show_progress, initial=done_steps) as bar:
+            for epoch in range(start_epoch, first_epoch + n_epochs):
+                steps = min(n_steps_per_epoch, n_steps - (epoch - first_epoch) * n_steps_per_epoch)
                 started = time.perf_counter()
                 keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(base_keys, epoch)
                 self.state, metrics = make_chunk(self.algo, self.config, steps)(self.state, keys, data)
