@@ -12,6 +12,9 @@ from tether.algos import LearnerConfig, TrainingDivergedError, get_algo, load_le
 from tether.algos.bc import BCConfig
 from tether.algos.bcq import BCQConfig
 from tether.algos.cql import CQLConfig
+from tether.algos.discrete_bc import DiscreteBCConfig
+from tether.algos.discrete_bcq import DiscreteBCQConfig
+from tether.algos.discrete_cql import DiscreteCQLConfig
 from tether.algos.engine import dataset_spec, device_data, fit_scaling, scan_updates
 from tether.algos.iql import IQLConfig
 from tether.algos.td3_plus_bc import TD3PlusBCConfig
@@ -23,8 +26,12 @@ CONFIGS = {
     "iql": IQLConfig(**SMALL),
     "cql": CQLConfig(**SMALL, n_action_samples=4),
     "bcq": BCQConfig(**SMALL, vae_hidden_dims=(32, 32), n_action_samples=8),
+    "discrete_bc": DiscreteBCConfig(**SMALL),
+    "discrete_cql": DiscreteCQLConfig(**SMALL),
+    "discrete_bcq": DiscreteBCQConfig(**SMALL),
 }
 DATA = make_dataset(tuple([20] * 15), obs_dim=4, action_dim=2, seed=5)
+DISCRETE_DATA = make_dataset(tuple([20] * 15), obs_dim=4, discrete_n=3, seed=5)
 
 
 def test_every_registered_algorithm_has_a_contract_config():
@@ -36,12 +43,17 @@ def test_contract_fit_predict_value_save_load(tmp_path, name):
     config = CONFIGS[name]
     assert LearnerConfig.from_json(config.to_json()) == config
     learner = config.create(device="cpu")
-    history = learner.fit(DATA, n_steps=60, n_steps_per_epoch=30, show_progress=False)
+    data = DISCRETE_DATA if name.startswith("discrete") else DATA
+    history = learner.fit(data, n_steps=60, n_steps_per_epoch=30, show_progress=False)
     assert [epoch for epoch, _ in history] == [1, 2] and history[-1][1]["step"] == 60
-    obs = DATA.observations[:5]
+    obs = data.observations[:5]
     actions = learner.predict(obs)
-    assert actions.shape == (5, 2) and np.all(np.abs(actions) <= 1.0 + 1e-6)
-    assert learner.sample_action(obs, key=jax.random.PRNGKey(3)).shape == (5, 2)
+    if name.startswith("discrete"):
+        assert actions.shape == (5,) and set(actions.tolist()) <= {0, 1, 2}
+        assert learner.sample_action(obs, key=jax.random.PRNGKey(3)).shape == (5,)
+    else:
+        assert actions.shape == (5, 2) and np.all(np.abs(actions) <= 1.0 + 1e-6)
+        assert learner.sample_action(obs, key=jax.random.PRNGKey(3)).shape == (5, 2)
     loaded = load_learner(learner.save(tmp_path / "model.tether"))
     np.testing.assert_array_equal(loaded.predict(obs), actions)
     assert loaded.config == config

@@ -8,6 +8,9 @@ from tether.algos.base import LearnerConfig, get_algo, registered_algos
 from tether.algos.bc import BCConfig
 from tether.algos.bcq import BCQConfig
 from tether.algos.cql import CQLConfig
+from tether.algos.discrete_bc import DiscreteBCConfig
+from tether.algos.discrete_bcq import DiscreteBCQConfig
+from tether.algos.discrete_cql import DiscreteCQLConfig
 from tether.algos.engine import Learner, TrainingDivergedError
 from tether.algos.evaluators import (
     AverageValueEstimationEvaluator,
@@ -23,6 +26,7 @@ load_learner = Learner.load
 
 __all__ = [
     "AverageValueEstimationEvaluator", "BCConfig", "BCQConfig", "CQLConfig", "ContinuousActionDiffEvaluator",
+    "DiscreteBCConfig", "DiscreteBCQConfig", "DiscreteCQLConfig",
     "EnvironmentEvaluator", "IQLConfig", "InitialStateValueEstimationEvaluator", "Learner", "LearnerConfig",
     "TD3PlusBCConfig", "TDErrorEvaluator", "TrainingDivergedError", "get_algo", "load_learner", "registered_algos",
 ]

@@ -4,6 +4,7 @@ from tether.nets.mlp import (
     MLP,
     ConditionalVAE,
     DeterministicActor,
+    DiscreteQNet,
     GaussianActor,
     QEnsemble,
     TanhGaussianActor,
@@ -13,6 +14,6 @@ from tether.nets.mlp import (
 )
 
 __all__ = [
-    "MLP", "ConditionalVAE", "DeterministicActor", "GaussianActor", "QEnsemble", "TanhGaussianActor", "ValueNet",
-    "gaussian_log_prob", "tanh_gaussian_log_prob",
+    "MLP", "ConditionalVAE", "DeterministicActor", "DiscreteQNet", "GaussianActor", "QEnsemble", "TanhGaussianActor",
+    "ValueNet", "gaussian_log_prob", "tanh_gaussian_log_prob",
 ]

@@ -153,3 +153,14 @@ class ConditionalVAE(nn.Module):
     def sample(self, observations: jax.Array, key: jax.Array) -> jax.Array:
         z = jnp.clip(jax.random.normal(key, (*observations.shape[:-1], self.latent_dim)), -0.5, 0.5)
         return self.decode(observations, z)
+
+
+class DiscreteQNet(nn.Module):
+    """Q(s, .) for every discrete action: `[batch, n_actions]`."""
+
+    hidden_dims: Sequence[int]
+    n_actions: int
+
+    @nn.compact
+    def __call__(self, observations: jax.Array) -> jax.Array:
+        return MLP(self.hidden_dims, self.n_actions)(observations)
