@@ -24,6 +24,15 @@ def test_build_selects_medium_and_expert_by_rule(with_fake_zoo):
     assert "python -m tether.zoo.train hopper --steps 4000 --warmup-steps 500" in entry["training"]["command"]
 
 
+def test_selection_rule_on_known_returns():
+    from tether.zoo.build import select
+
+    returns = {10: 5.0, 20: 40.0, 30: 35.0, 40: 100.0, 50: 90.0}
+    assert select(returns, 1 / 3) == (20, 40)
+    assert select(returns, 1 / 2) == (40, 40)  # nothing before the expert reaches half of it
+    assert select({10: 50.0, 20: 50.0}, 0.5) == (10, 20)  # ties: the latest best is the expert
+
+
 def test_replay_schedule_follows_training_proportions(with_fake_zoo):
     # warm-up: 500 random steps; snapshot 1000 stands for [500, 1000), snapshot 2000 (medium) for [1000, 2000)
     schedule = task_zoo("hopper").replay_schedule()

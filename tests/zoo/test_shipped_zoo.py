@@ -23,9 +23,10 @@ def test_manifest_entries_are_consistent(task):
     assert steps == sorted(steps) and entry["medium"]["step"] in steps and entry["expert"]["step"] in steps
     for snapshot in entry["snapshots"]:
         assert (PACKAGE_ZOO / snapshot["file"]).is_file()
-    evals = {s["step"]: s["eval_return_deterministic_5"] for s in entry["snapshots"]}
-    assert evals[entry["expert"]["step"]] == max(evals.values())
+    selection = {s["step"]: s["selection_return"] for s in entry["snapshots"]}
+    assert selection[entry["expert"]["step"]] == max(selection.values())
     assert entry["ref_min_score"] < entry["medium"]["stochastic"]["return_mean"] < entry["ref_max_score"]
+    assert entry["medium"]["step"] <= entry["expert"]["step"]
     assert "python -m tether.zoo.train" in entry["training"]["command"]
 
 

@@ -3,8 +3,11 @@
     python -m tether.zoo.build halfcheetah --run-dir runs/zoo/halfcheetah
 
 Rules (written into the manifest):
-- expert: the snapshot with the best deterministic evaluation (5 episodes, logged during training).
-- medium: the first snapshot whose deterministic evaluation reaches `fraction` of the expert's:
+- every snapshot is re-evaluated over `--snapshot-episodes` (20) episodes of its stochastic policy,
+  the mode that generates the data; the 5 deterministic episodes logged during training are too
+  noisy to choose by (on Walker2d they made a "medium" better than the "expert").
+- expert: the snapshot with the best re-evaluated return.
+- medium: the first snapshot whose re-evaluated return reaches `fraction` of the expert's:
   1/3 for HalfCheetah (D4RL's stated rule); 1/2 for Hopper and Walker2d, whose D4RL medium
   policies sat at 0.44 and 0.62 of D4RL's expert (the rule there was chosen by eye).
 - shipped: every snapshot up to medium (medium-replay replays them) and the expert.
@@ -51,13 +54,26 @@ def _stats(returns: np.ndarray) -> dict:
             "episodes": int(len(returns))}
 
 
-def build(task_name: str, run_dir: Path, zoo_root: Path = PACKAGE_ZOO, episodes: int = 100) -> dict:
+def select(returns: dict[int, float], fraction: float) -> tuple[int, int]:
+    """`(medium_step, expert_step)`: the best snapshot, and the first reaching `fraction` of it."""
+    expert_step = max(returns, key=lambda s: (returns[s], s))
+    medium_step = min(s for s in returns if returns[s] >= fraction * returns[expert_step])
+    return medium_step, expert_step
+
+
+def build(task_name: str, run_dir: Path, zoo_root: Path = PACKAGE_ZOO, episodes: int = 100,
+          snapshot_episodes: int = 20) -> dict:
+    """Select, copy and measure a task's policies; `snapshot_episodes=0` selects by the training log."""
     task = get_task(task_name)
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if line.strip()]
     evals = {r["step"]: r["eval_return_mean"] for r in log}
-    expert_step = max(evals, key=lambda s: (evals[s], s))
-    threshold = MEDIUM_FRACTION[task.name] * evals[expert_step]
-    medium_step = min(s for s in evals if evals[s] >= threshold)
+    if snapshot_episodes:
+        scores = {step: float(evaluate(ZooPolicy.load(run_dir / "snapshots" / f"step_{step:07d}.npz"), task.name,
+                                       snapshot_episodes, seed=50_000, deterministic=False).mean())
+                  for step in evals}
+    else:
+        scores = evals
+    medium_step, expert_step = select(scores, MEDIUM_FRACTION[task.name])
     shipped = sorted({s for s in evals if s <= medium_step} | {expert_step})
     out_dir = zoo_root / "weights" / task.name
     if out_dir.exists():
@@ -68,7 +84,8 @@ def build(task_name: str, run_dir: Path, zoo_root: Path = PACKAGE_ZOO, episodes:
         name = f"step_{step:07d}.npz"
         shutil.copyfile(run_dir / "snapshots" / name, out_dir / name)
         snapshots.append({"step": step, "file": f"weights/{task.name}/{name}",
-                          "eval_return_deterministic_5": round(evals[step], 2)})
+                          "eval_return_deterministic_5": round(evals[step], 2),
+                          "selection_return": round(scores[step], 2)})
     config = json.loads((run_dir / "config.json").read_text())
     training_steps = max(evals)
     expert = ZooPolicy.load(out_dir / f"step_{expert_step:07d}.npz")
@@ -84,8 +101,11 @@ def build(task_name: str, run_dir: Path, zoo_root: Path = PACKAGE_ZOO, episodes:
                                 f"--warmup-steps {config['warmup_steps']} --eval-interval {config['eval_interval']} "
                                 f"--run-dir runs/zoo/{task.name} --seed {config['seed']} && "
                                 f"python -m tether.zoo.build {task.name} --run-dir runs/zoo/{task.name}"},
-        "rules": {"expert": "best deterministic 5-episode evaluation during training",
-                  "medium": f"first snapshot reaching {MEDIUM_FRACTION[task.name]:.3f} of the expert's evaluation"},
+        "rules": {"selection_return": (f"mean return of {snapshot_episodes} stochastic episodes per snapshot"
+                                       if snapshot_episodes else "deterministic 5-episode evaluation during training"),
+                  "expert": "best selection_return",
+                  "medium": (f"first snapshot reaching {MEDIUM_FRACTION[task.name]:.3f} "
+                             "of the expert's selection_return")},
         "snapshots": snapshots,
         "expert": {"step": expert_step, "stochastic": _stats(expert_stochastic),
                    "deterministic": _stats(evaluate(expert, task.name, episodes, seed=30_000))},
@@ -111,8 +131,9 @@ def main() -> None:
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--zoo-root", type=Path, default=PACKAGE_ZOO)
     parser.add_argument("--episodes", type=int, default=100)
+    parser.add_argument("--snapshot-episodes", type=int, default=20)
     args = parser.parse_args()
-    entry = build(args.task, args.run_dir, args.zoo_root, args.episodes)
+    entry = build(args.task, args.run_dir, args.zoo_root, args.episodes, args.snapshot_episodes)
     print(json.dumps({k: entry[k] for k in ("expert", "medium", "random", "ref_min_score", "ref_max_score")}, indent=1))
 
 
