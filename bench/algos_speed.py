@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _results import write_results  # noqa: E402
+from _results import RESULTS, write_results  # noqa: E402
 from load_formats import synthetic  # noqa: E402
 
 from tether.algos import BCConfig, BCQConfig, CQLConfig, IQLConfig, TD3PlusBCConfig  # noqa: E402
@@ -71,7 +71,9 @@ def main() -> None:
     args = parser.parse_args()
     dataset = synthetic(100_000)
     peak = matmul_peak_flops()
-    rows, results = [], {"matmul_peak_gflops": peak / 1e9}
+    previous = RESULTS / "algos_speed_cpu.json"  # algorithms not re-run keep their earlier figures
+    results = json.loads(previous.read_text())["results"] if previous.exists() else {}
+    results["matmul_peak_gflops"] = peak / 1e9
     with tempfile.TemporaryDirectory() as tmp:
         path = save_dataset(dataset, Path(tmp) / "data.npz")
         for name in args.algos.split(","):
@@ -81,11 +83,17 @@ def main() -> None:
             share = ours * flops / peak
             results[name] = {"tether_steps_per_s": ours, "d3rlpy_steps_per_s": peer, "gflop_per_step": flops / 1e9,
                              "roofline_share": share}
-            rows.append({"algorithm": name, "tether steps/s": f"{ours:,.0f}",
-                         "d3rlpy steps/s": "-" if peer is None else f"{peer:,.0f}",
-                         "ratio": "-" if peer is None else f"{ours / peer:.1f}x",
-                         "GFLOP/step": f"{flops / 1e9:.3f}", "share of matmul peak": f"{share:.0%}"})
-            print(rows[-1], flush=True)
+            print(name, results[name], flush=True)
+    rows = []
+    for name in CONFIGS:
+        if name not in results:
+            continue
+        r = results[name]
+        peer = r["d3rlpy_steps_per_s"]
+        rows.append({"algorithm": name, "tether steps/s": f"{r['tether_steps_per_s']:,.0f}",
+                     "d3rlpy steps/s": "-" if peer is None else f"{peer:,.0f}",
+                     "ratio": "-" if peer is None else f"{r['tether_steps_per_s'] / peer:.1f}x",
+                     "GFLOP/step": f"{r['gflop_per_step']:.3f}", "share of matmul peak": f"{r['roofline_share']:.0%}"})
     write_results("algos_speed_cpu", {"steps": args.steps, "results": results}, rows,
                   f"Gradient steps/s on this CPU ({jax.devices()[0].device_kind}, matmul peak {peak / 1e9:.0f} "
                   "GFLOP/s), same networks and batch sizes")
