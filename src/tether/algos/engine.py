@@ -175,6 +175,7 @@ class Learner:
         self.seeds: list[int] = [0]
         self.history: list[tuple[int, dict[str, Any]]] = []
         self._act_cache: dict[bool, Callable] = {}
+        self._sample_key = jax.random.PRNGKey(0)
 
     # ---------------------------------------------------------------- building
     def build(self, spec: DatasetSpec, scaling: Scaling, seeds: Sequence[int] = (0,)) -> Learner:
@@ -305,8 +306,12 @@ class Learner:
         return self._actions(observations, deterministic=True, key=jax.random.PRNGKey(0))
 
     def sample_action(self, observations: np.ndarray, key: jax.Array | None = None) -> np.ndarray:
-        """Actions sampled from the learned policy (equal to `predict` for deterministic policies)."""
-        key = jax.random.PRNGKey(np.random.randint(2**31)) if key is None else key
+        """Actions sampled from the learned policy (equal to `predict` for deterministic policies).
+
+        Without `key`, the learner's own sampling key advances on each call (no global RNG).
+        """
+        if key is None:
+            self._sample_key, key = jax.random.split(self._sample_key)
         return self._actions(observations, deterministic=False, key=key)
 
     def _actions(self, observations: np.ndarray, deterministic: bool, key: jax.Array) -> np.ndarray:

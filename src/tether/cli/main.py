@@ -30,17 +30,23 @@ def _progress() -> Progress:
                     TimeRemainingColumn(), console=console)
 
 
-def _load_with_progress(source: str, size: int | None = None):
-    """Load a path, or generate a built-in dataset with a progress bar."""
+def _load_with_progress(source: str):
+    """Load a path or Minari id, or generate (or reuse) a built-in dataset with a progress bar."""
     from tether import datasets
     from tether.data import load_dataset
 
     if Path(source).expanduser().exists() or not datasets.is_known_name(source) or source.endswith("-v2"):
-        return load_dataset(source) if size is None else datasets.get_dataset(source, size=size, create_env=False)[0]
-    total = size or datasets.default_size(source)
+        return load_dataset(source)
+    return _get_builtin(source, size=None, seed=0)
+
+
+def _get_builtin(name: str, size: int | None, seed: int):
+    from tether import datasets
+
+    total = size or datasets.default_size(name)
     with _progress() as progress:
-        bar = progress.add_task(f"{source}", total=total)
-        dataset, _ = datasets.get_dataset(source, size=size, create_env=False,
+        bar = progress.add_task(name, total=total)
+        dataset, _ = datasets.get_dataset(name, size=size, seed=seed, create_env=False,
                                           progress=lambda n: progress.update(bar, advance=n))
         progress.update(bar, completed=total)
     return dataset
@@ -122,15 +128,8 @@ def datasets_make(
     seed: Annotated[int, typer.Option(help="Generation seed.")] = 0,
 ) -> None:
     """Generate (or reuse) a built-in dataset in the cache, with a progress bar."""
-    from tether import datasets
-
     try:
-        total = size or datasets.default_size(name)
-        with _progress() as progress:
-            bar = progress.add_task(name, total=total)
-            dataset, _ = datasets.get_dataset(name, size=size, seed=seed, create_env=False,
-                                              progress=lambda n: progress.update(bar, advance=n))
-            progress.update(bar, completed=total)
+        dataset = _get_builtin(name, size=size, seed=seed)
     except (DatasetError, LookupError) as err:
         _fail(err)
     returns = dataset.episode_returns()
