@@ -114,3 +114,38 @@ def test_discrete_bcq_stays_inside_the_logged_support():
     learner.fit(data, n_steps=1500, n_steps_per_epoch=1500, show_progress=False)
     states = np.random.default_rng(3).uniform(-1, 1, (4000, 2)).astype(np.float32)
     assert not np.any(learner.predict(states) == 2)  # never logged, so never chosen
+
+
+def masked_bandit_log(n=4000, seed=0):
+    """The bandit above, but action 1 is forbidden wherever s1 > 0 (and never logged there)."""
+    rng = np.random.default_rng(seed)
+    states = rng.uniform(-1, 1, (n, 2)).astype(np.float32)
+    masks = np.ones((n, 3), bool)
+    masks[states[:, 1] > 0, 1] = False
+    probs = np.where(masks, [0.6, 0.2, 0.2], 0.0)
+    probs /= probs.sum(1, keepdims=True)
+    actions = np.array([rng.choice(3, p=p) for p in probs])
+    rewards = np.select([actions == 0, actions == 1], [0.0, states[:, 0]], -states[:, 0])
+    return LoggedDataset(observations=states, actions=actions, rewards=rewards, terminations=np.ones(n, bool),
+                         truncations=np.zeros(n, bool), episode_starts=np.arange(n),
+                         action_space=ActionSpace.discrete(3), next_observations=states, action_masks=masks,
+                         action_probs=probs.astype(np.float32))
+
+
+@pytest.mark.parametrize("config", [DiscreteBCConfig(**SMALL),
+                                    DiscreteCQLConfig(**SMALL, alpha=0.1, target_update_interval=100),
+                                    DiscreteBCQConfig(**SMALL, target_update_interval=100)],
+                         ids=lambda c: c.get_type())
+def test_action_masks_are_never_violated_and_the_best_allowed_action_is_found(config):
+    learner = config.create()
+    learner.fit(masked_bandit_log(), n_steps=1500, n_steps_per_epoch=1500, show_progress=False)
+    states = np.random.default_rng(4).uniform(-1, 1, (4000, 2)).astype(np.float32)
+    masks = np.ones((4000, 3), bool)
+    masks[states[:, 1] > 0, 1] = False
+    actions = learner.predict(states, action_masks=masks)
+    assert masks[np.arange(4000), actions].all()
+    assert masks[np.arange(4000), learner.sample_action(states, action_masks=masks)].all()
+    if config.get_type() != "discrete_bc":
+        value = np.mean(np.select([actions == 0, actions == 1], [0.0, states[:, 0]], -states[:, 0]))
+        best = np.mean(np.where(states[:, 0] < 0, -states[:, 0], np.where(states[:, 1] > 0, 0.0, states[:, 0])))
+        assert value > 0.85 * best, (value, best)

@@ -118,3 +118,27 @@ def test_unknown_source_and_suffix(tmp_path):
     (tmp_path / "x.txt").write_text("hi")
     with pytest.raises(DatasetError, match=r"unknown file type '.txt'"):
         load_dataset(tmp_path / "x.txt")
+
+
+def test_action_mask_errors_and_successor_masks():
+    base = dict(observations=np.zeros((4, 1)), actions=[0, 1, 2, 0], rewards=np.zeros(4), terminations=[0, 1, 0, 1],
+                truncations=np.zeros(4), episode_starts=[0, 2], action_space=ActionSpace.discrete(3))
+    masks = np.ones((4, 3), bool)
+    masks[1, 1] = False
+    with pytest.raises(DatasetError, match=r"action_masks: the logged action 1 is masked out .* at row 1"):
+        LoggedDataset(**base, action_masks=masks)
+    masks = np.ones((4, 3), bool)
+    masks[2] = False
+    with pytest.raises(DatasetError, match=r"action_masks: a state allows no action at all at row 2"):
+        LoggedDataset(**base, action_masks=masks)
+    masks = np.array([[1, 0, 1], [1, 1, 0], [1, 1, 1], [1, 0, 0]], bool)
+    probs = np.array([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.2, 0.3, 0.5], [1.0, 0.0, 0.0]])
+    with pytest.raises(DatasetError, match=r"action_probs: give probability to a masked action at row 0"):
+        LoggedDataset(**base, action_masks=masks, action_probs=probs)
+    ds = LoggedDataset(**base, action_masks=masks)
+    tr = ds.transitions()
+    np.testing.assert_array_equal(tr.next_action_masks[0], masks[1])  # inside an episode: the next step's mask
+    assert tr.next_action_masks[1].all() and tr.next_action_masks[3].all()  # after an episode end: all allowed
+    with pytest.raises(DatasetError, match=r"action_masks: are only defined for discrete actions"):
+        LoggedDataset(**{**base, "actions": np.zeros((4, 1)), "action_space": ActionSpace.continuous([-1], [1])},
+                      action_masks=masks)

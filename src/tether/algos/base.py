@@ -30,6 +30,8 @@ class Batch(NamedTuple):
     rewards: jax.Array  # [batch]
     next_observations: jax.Array  # [batch, obs_dim]
     terminations: jax.Array  # [batch], 1.0 where the episode truly ended: no bootstrap
+    action_masks: jax.Array | None = None  # [batch, n_actions] bool, discrete logs with masks only
+    next_action_masks: jax.Array | None = None  # [batch, n_actions] bool, allowed in the successor
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,8 @@ class AlgoSpec:
 
     - `init(config, spec, key) -> state`
     - `update(state, batch, key, *, config) -> (state, metrics)`
-    - `act(state, observations, key, *, config, deterministic) -> actions` (scaled to [-1, 1])
+    - `act(state, observations, key, *, config, deterministic) -> actions` (scaled to [-1, 1]);
+      discrete learners also take `action_masks=None` and never choose a masked action
     - `q_value(state, observations, actions, *, config) -> [batch]` (None for pure imitation)
     """
 

@@ -18,7 +18,7 @@ from flax.training.train_state import TrainState
 
 from tether._types import Metrics, PRNGKey
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
-from tether.algos.discrete_common import chosen
+from tether.algos.discrete_common import chosen, masked
 from tether.nets import DiscreteQNet
 
 
@@ -55,7 +55,7 @@ def init(config: DiscreteBCConfig, spec: DatasetSpec, key: PRNGKey) -> DiscreteB
 
 def loss(params, state: DiscreteBCState, batch: Batch, config: DiscreteBCConfig) -> tuple[jax.Array, Metrics]:
     logits = state.policy.apply_fn({"params": params}, batch.observations)
-    log_probs = jax.nn.log_softmax(logits)
+    log_probs = jax.nn.log_softmax(masked(logits, batch.action_masks))  # a distribution over allowed actions
     cross_entropy = -jnp.mean(chosen(log_probs, batch.actions))
     value = cross_entropy + config.beta * jnp.mean(logits**2)
     return value, {"loss": value, "cross_entropy": cross_entropy}
@@ -72,8 +72,8 @@ def action_probabilities(state: DiscreteBCState, observations: jax.Array) -> jax
 
 
 def act(state: DiscreteBCState, observations: jax.Array, key: PRNGKey, *, config: DiscreteBCConfig,
-        deterministic: bool):
-    logits = state.policy.apply_fn({"params": state.policy.params}, observations)
+        deterministic: bool, action_masks: jax.Array | None = None):
+    logits = masked(state.policy.apply_fn({"params": state.policy.params}, observations), action_masks)
     if deterministic:
         return jnp.argmax(logits, axis=1)
     return jax.random.categorical(key, logits, axis=1)

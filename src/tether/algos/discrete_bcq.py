@@ -26,7 +26,7 @@ from flax.training.train_state import TrainState
 
 from tether._types import Params, PRNGKey
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
-from tether.algos.discrete_common import chosen, hard_update, huber
+from tether.algos.discrete_common import chosen, hard_update, huber, masked
 from tether.nets import DiscreteQNet
 
 
@@ -75,10 +75,13 @@ def init(config: DiscreteBCQConfig, spec: DatasetSpec, key: PRNGKey) -> Discrete
         target_params=jax.tree.map(jnp.copy, q_params), step=jnp.int32(0))
 
 
-def allowed_actions(state: DiscreteBCQState, observations: jax.Array, flexibility: float) -> jax.Array:
-    """`[batch, n]` mask of actions whose estimated behaviour probability is within the threshold."""
-    probs = jax.nn.softmax(state.imitator.apply_fn({"params": state.imitator.params}, observations))
-    return probs / jnp.max(probs, axis=1, keepdims=True) >= flexibility
+def allowed_actions(state: DiscreteBCQState, observations: jax.Array, flexibility: float,
+                    action_masks: jax.Array | None = None) -> jax.Array:
+    """`[batch, n]` mask of permitted actions whose estimated behaviour probability is within the threshold."""
+    logits = state.imitator.apply_fn({"params": state.imitator.params}, observations)
+    probs = jax.nn.softmax(masked(logits, action_masks))
+    allowed = probs / jnp.max(probs, axis=1, keepdims=True) >= flexibility
+    return allowed if action_masks is None else allowed & action_masks
 
 
 def constrained_greedy(q_values: jax.Array, mask: jax.Array) -> jax.Array:
@@ -88,7 +91,7 @@ def constrained_greedy(q_values: jax.Array, mask: jax.Array) -> jax.Array:
 def q_loss(params: Params, state: DiscreteBCQState, batch: Batch, config: DiscreteBCQConfig):
     next_online = state.q.apply_fn({"params": state.q.params}, batch.next_observations)
     next_actions = constrained_greedy(next_online, allowed_actions(state, batch.next_observations,
-                                                                   config.action_flexibility))
+                                                                   config.action_flexibility, batch.next_action_masks))
     next_value = chosen(state.q.apply_fn({"params": state.target_params}, batch.next_observations), next_actions)
     targets = jax.lax.stop_gradient(batch.rewards + config.gamma * (1.0 - batch.terminations) * next_value)
     q_data = chosen(state.q.apply_fn({"params": params}, batch.observations), batch.actions)
@@ -98,7 +101,7 @@ def q_loss(params: Params, state: DiscreteBCQState, batch: Batch, config: Discre
 
 def imitator_loss(params: Params, state: DiscreteBCQState, batch: Batch, config: DiscreteBCQConfig):
     logits = state.imitator.apply_fn({"params": params}, batch.observations)
-    cross_entropy = -jnp.mean(chosen(jax.nn.log_softmax(logits), batch.actions))
+    cross_entropy = -jnp.mean(chosen(jax.nn.log_softmax(masked(logits, batch.action_masks)), batch.actions))
     value = cross_entropy + config.beta * jnp.mean(logits**2)
     return value, {"imitator_loss": value}
 
@@ -115,9 +118,10 @@ def update(state: DiscreteBCQState, batch: Batch, key: PRNGKey, *, config: Discr
 
 
 def act(state: DiscreteBCQState, observations: jax.Array, key: PRNGKey, *, config: DiscreteBCQConfig,
-        deterministic: bool):
+        deterministic: bool, action_masks: jax.Array | None = None):
     q_values = state.q.apply_fn({"params": state.q.params}, observations)
-    return constrained_greedy(q_values, allowed_actions(state, observations, config.action_flexibility))
+    return constrained_greedy(q_values, allowed_actions(state, observations, config.action_flexibility,
+                                                        action_masks))
 
 
 def q_value(state: DiscreteBCQState, observations: jax.Array, actions: jax.Array, *, config: DiscreteBCQConfig):

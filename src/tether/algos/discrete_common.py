@@ -20,6 +20,11 @@ def hard_update(step: jax.Array, interval: int, params: Params, target: Params) 
     return jax.tree.map(lambda p, t: jnp.where(copy, p, t), params, target)
 
 
+def masked(values: jax.Array, masks: jax.Array | None) -> jax.Array:
+    """`values` with forbidden actions pushed to a very low value (unchanged when `masks` is None)."""
+    return values if masks is None else jnp.where(masks, values, -1e9)
+
+
 def chosen(values: jax.Array, actions: jax.Array) -> jax.Array:
     """`values[i, actions[i]]` for `[batch, n]` values and `[batch]` actions."""
     return jnp.take_along_axis(values, actions[:, None].astype(jnp.int32), axis=1)[:, 0]

@@ -21,7 +21,7 @@ from flax.training.train_state import TrainState
 
 from tether._types import Params, PRNGKey
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
-from tether.algos.discrete_common import chosen, hard_update, huber
+from tether.algos.discrete_common import chosen, hard_update, huber, masked
 from tether.nets import DiscreteQNet
 
 
@@ -58,8 +58,9 @@ def init(config: DiscreteCQLConfig, spec: DatasetSpec, key: PRNGKey) -> Discrete
 
 
 def double_dqn_targets(state: DiscreteCQLState, batch: Batch, gamma: float) -> jax.Array:
-    """`r + gamma (1 - d) Q_target(s', argmax_a Q(s', a))`."""
-    next_online = state.q.apply_fn({"params": state.q.params}, batch.next_observations)
+    """`r + gamma (1 - d) Q_target(s', argmax_a Q(s', a))`, the argmax over actions allowed in s'."""
+    next_online = masked(state.q.apply_fn({"params": state.q.params}, batch.next_observations),
+                         batch.next_action_masks)
     next_target = state.q.apply_fn({"params": state.target_params}, batch.next_observations)
     next_value = chosen(next_target, jnp.argmax(next_online, axis=1))
     return batch.rewards + gamma * (1.0 - batch.terminations) * next_value
@@ -70,7 +71,8 @@ def loss(params: Params, state: DiscreteCQLState, batch: Batch, config: Discrete
     q_data = chosen(q_all, batch.actions)
     targets = jax.lax.stop_gradient(double_dqn_targets(state, batch, config.gamma))
     td = jnp.mean(huber(q_data - targets))
-    conservative = jnp.mean(jax.scipy.special.logsumexp(q_all, axis=1) - q_data)
+    # the logsumexp runs over allowed actions only: masked ones can never be chosen, so need no penalty
+    conservative = jnp.mean(jax.scipy.special.logsumexp(masked(q_all, batch.action_masks), axis=1) - q_data)
     value = td + config.alpha * conservative
     return value, {"loss": value, "td_loss": td, "conservative_loss": conservative, "q_mean": jnp.mean(q_data)}
 
@@ -84,8 +86,8 @@ def update(state: DiscreteCQLState, batch: Batch, key: PRNGKey, *, config: Discr
 
 
 def act(state: DiscreteCQLState, observations: jax.Array, key: PRNGKey, *, config: DiscreteCQLConfig,
-        deterministic: bool):
-    return jnp.argmax(state.q.apply_fn({"params": state.q.params}, observations), axis=1)
+        deterministic: bool, action_masks: jax.Array | None = None):
+    return jnp.argmax(masked(state.q.apply_fn({"params": state.q.params}, observations), action_masks), axis=1)
 
 
 def q_value(state: DiscreteCQLState, observations: jax.Array, actions: jax.Array, *, config: DiscreteCQLConfig):

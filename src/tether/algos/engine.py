@@ -91,7 +91,8 @@ def device_data(dataset: LoggedDataset, scaling: Scaling, device: jax.Device) ->
     actions = tr.actions.astype(np.int32) if dataset.action_space.is_discrete else scaling.actions_to_unit(tr.actions)
     batch = Batch(scaling.observations(tr.observations), actions,
                   (tr.rewards * scaling.reward_scale).astype(np.float32),
-                  scaling.observations(tr.next_observations), tr.terminations.astype(np.float32))
+                  scaling.observations(tr.next_observations), tr.terminations.astype(np.float32),
+                  tr.action_masks, tr.next_action_masks)
     return jax.device_put(batch, device)
 
 
@@ -288,11 +289,15 @@ class Learner:
         return record
 
     # ---------------------------------------------------------------- inference
-    def _act(self, deterministic: bool) -> Callable:
-        if deterministic not in self._act_cache:
+    def _act(self, deterministic: bool, masked: bool) -> Callable:
+        if (deterministic, masked) not in self._act_cache:
             act = partial(self.algo.act, config=self.config, deterministic=deterministic)
-            self._act_cache[deterministic] = jax.jit(jax.vmap(act, in_axes=(0, None, 0)))
-        return self._act_cache[deterministic]
+            if masked:
+                fn = jax.vmap(lambda s, o, k, m: act(s, o, k, action_masks=m), in_axes=(0, None, 0, None))
+            else:
+                fn = jax.vmap(lambda s, o, k, m: act(s, o, k), in_axes=(0, None, 0, None))
+            self._act_cache[(deterministic, masked)] = jax.jit(fn)
+        return self._act_cache[(deterministic, masked)]
 
     def _require_built(self) -> None:
         if self.state is None:
@@ -301,24 +306,36 @@ class Learner:
     def _unseed(self, values: np.ndarray) -> np.ndarray:
         return values[0] if self.n_seeds == 1 else values
 
-    def predict(self, observations: np.ndarray) -> np.ndarray:
-        """Greedy (deterministic) actions for `[batch, obs_dim]` observations."""
-        return self._actions(observations, deterministic=True, key=jax.random.PRNGKey(0))
+    def predict(self, observations: np.ndarray, action_masks: np.ndarray | None = None) -> np.ndarray:
+        """Greedy (deterministic) actions for `[batch, obs_dim]` observations.
 
-    def sample_action(self, observations: np.ndarray, key: jax.Array | None = None) -> np.ndarray:
+        `action_masks` (`[batch, n_actions]` bool, discrete learners only) forbids actions per state.
+        """
+        return self._actions(observations, deterministic=True, key=jax.random.PRNGKey(0), action_masks=action_masks)
+
+    def sample_action(self, observations: np.ndarray, key: jax.Array | None = None,
+                      action_masks: np.ndarray | None = None) -> np.ndarray:
         """Actions sampled from the learned policy (equal to `predict` for deterministic policies).
 
         Without `key`, the learner's own sampling key advances on each call (no global RNG).
         """
         if key is None:
             self._sample_key, key = jax.random.split(self._sample_key)
-        return self._actions(observations, deterministic=False, key=key)
+        return self._actions(observations, deterministic=False, key=key, action_masks=action_masks)
 
-    def _actions(self, observations: np.ndarray, deterministic: bool, key: jax.Array) -> np.ndarray:
+    def _actions(self, observations: np.ndarray, deterministic: bool, key: jax.Array,
+                 action_masks: np.ndarray | None = None) -> np.ndarray:
         self._require_built()
         obs = self.scaling.observations(np.atleast_2d(observations))
         keys = jax.random.split(key, self.n_seeds)
-        actions = np.asarray(self._act(deterministic)(self.state, obs, keys))
+        if action_masks is not None:
+            if self.spec.discrete_actions is None:
+                raise ValueError("action_masks apply to discrete actions only")
+            action_masks = np.asarray(action_masks, bool).reshape(len(obs), self.spec.discrete_actions)
+            if not action_masks.any(axis=1).all():
+                raise ValueError("action_masks: every state must allow at least one action")
+        masked = action_masks is not None
+        actions = np.asarray(self._act(deterministic, masked)(self.state, obs, keys, action_masks))
         if self.spec.discrete_actions is None:
             actions = self.scaling.actions_from_unit(actions)
         return self._unseed(actions)

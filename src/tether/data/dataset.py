@@ -78,6 +78,8 @@ class Transitions(NamedTuple):
     terminations: np.ndarray  # [n] float32
     episode_ids: np.ndarray  # [n] index of each transition's episode
     timesteps: np.ndarray  # [n] step index within the episode
+    action_masks: np.ndarray | None = None  # [n, n_actions] actions allowed in the state (discrete)
+    next_action_masks: np.ndarray | None = None  # [n, n_actions] allowed in the successor (all at an episode end)
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,8 @@ class LoggedDataset:
         behavior_log_probs: optional `[N]` log-propensity of the logged action under the behaviour
             policy (a log-density for continuous actions).
         action_probs: optional `[N, n]` behaviour distribution over discrete actions per step.
+        action_masks: optional `[N, n]` bool, the discrete actions allowed in each state; learners
+            never choose a masked action.
         extras: other per-step arrays (`infos/qpos`, timestamps, ...), each with leading length N.
         metadata: JSON-serialisable facts: `source`, `env_id`, `ref_min_score`, `ref_max_score`, ...
     """
@@ -136,6 +140,7 @@ class LoggedDataset:
     next_observations: np.ndarray | None = None
     behavior_log_probs: np.ndarray | None = None
     action_probs: np.ndarray | None = None
+    action_masks: np.ndarray | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -250,9 +255,17 @@ class LoggedDataset:
             next_obs[:-1] = self.observations[1:]
             next_obs[last] = self.observations[last]  # terminal: masked by (1 - terminations)
         index = np.flatnonzero(keep)
+        masks = next_masks = None
+        if self.action_masks is not None:
+            masks = self.action_masks[index]
+            following = np.ones_like(self.action_masks)  # unknown after an episode's end: allow all
+            following[:-1] = self.action_masks[1:]
+            following[last] = True
+            next_masks = following[index]
         return Transitions(
             self.observations[index], self.actions[index], self.rewards[index], next_obs[index],
-            self.terminations[index].astype(np.float32), self.episode_ids[index], self.timesteps[index])
+            self.terminations[index].astype(np.float32), self.episode_ids[index], self.timesteps[index],
+            masks, next_masks)
 
     def select_episodes(self, indices: Sequence[int] | np.ndarray) -> LoggedDataset:
         """A new dataset of the given episodes, in the given order."""
@@ -271,7 +284,8 @@ class LoggedDataset:
             rewards=self.rewards[rows], terminations=self.terminations[rows],
             truncations=self.truncations[rows], episode_starts=starts,
             next_observations=opt(self.next_observations), behavior_log_probs=opt(self.behavior_log_probs),
-            action_probs=opt(self.action_probs), extras={k: v[rows] for k, v in self.extras.items()},
+            action_probs=opt(self.action_probs), action_masks=opt(self.action_masks),
+            extras={k: v[rows] for k, v in self.extras.items()},
             metadata=dict(self.metadata))
 
     def split(self, validation_fraction: float = 0.2, seed: int = 0) -> tuple[LoggedDataset, LoggedDataset]:
@@ -320,7 +334,8 @@ class LoggedDataset:
             terminations=cat("terminations"), truncations=cat("truncations"),
             episode_starts=np.concatenate([ds.episode_starts + o for ds, o in zip(datasets, offsets, strict=True)]),
             action_space=first.action_space, next_observations=cat("next_observations"),
-            behavior_log_probs=cat("behavior_log_probs"), action_probs=cat("action_probs"), extras=extras,
+            behavior_log_probs=cat("behavior_log_probs"), action_probs=cat("action_probs"),
+            action_masks=cat("action_masks"), extras=extras,
             metadata={**first.metadata, "combined_from": [ds.metadata.get("name") for ds in datasets]})
 
     # ------------------------------------------------------------------ identity
@@ -336,7 +351,7 @@ class LoggedDataset:
     def arrays(self) -> dict[str, np.ndarray]:
         """Every array of the dataset by name (optional ones only when present; extras as `extras/<k>`)."""
         names = ("observations", "actions", "rewards", "terminations", "truncations", "episode_starts",
-                 "next_observations", "behavior_log_probs", "action_probs")
+                 "next_observations", "behavior_log_probs", "action_probs", "action_masks")
         out = {n: getattr(self, n) for n in names if getattr(self, n) is not None}
         out.update({f"extras/{k}": v for k, v in self.extras.items()})
         return out

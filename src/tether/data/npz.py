@@ -70,7 +70,8 @@ def read_npz(path: str | Path, action_space: ActionSpace | None = None) -> Logge
         observations=arrays["observations"], actions=arrays["actions"], rewards=arrays["rewards"],
         terminations=terminations, truncations=truncations, episode_starts=starts, action_space=action_space,
         next_observations=arrays.get("next_observations"), behavior_log_probs=arrays.get("behavior_log_probs"),
-        action_probs=arrays.get("action_probs"), extras=extras, metadata=metadata)
+        action_probs=arrays.get("action_probs"), action_masks=arrays.get("action_masks"), extras=extras,
+        metadata=metadata)
 
 
 def write_npz(dataset: LoggedDataset, path: str | Path, compressed: bool = False) -> Path:

@@ -13,6 +13,7 @@ Columns (names are the `TabularSchema` defaults; map your own names onto them):
 | `propensity` | float, optional | behaviour policy's probability (density if continuous) of the logged action |
 | `next_obs` or `next_obs_0..` | optional | successor observation (needed to bootstrap a truncated last step) |
 | `action_probs` or `action_probs_0..` | optional | behaviour distribution over discrete actions |
+| `action_masks` or `action_masks_0..` | optional | discrete actions allowed in the state (bool) |
 
 Any other numeric column is kept as a per-step extra (for example a `timestamp`). tether writes
 Parquet with list columns and its metadata in the file's schema metadata; CSV with one column per
@@ -50,6 +51,7 @@ class TabularSchema:
     propensity: str | None = "propensity"
     next_observation: str | None = "next_obs"
     action_probs: str | None = "action_probs"
+    action_masks: str | None = "action_masks"
 
 
 def _read_table(path: Path, kind: str) -> pa.Table:
@@ -146,7 +148,8 @@ def table_to_dataset(table: pa.Table, schema: TabularSchema | None = None,
     actions, cols = _matrix(table, schema.action)
     used.update(cols)
     optional: dict[str, Any] = {}
-    for field, name in (("next_observations", schema.next_observation), ("action_probs", schema.action_probs)):
+    for field, name in (("next_observations", schema.next_observation), ("action_probs", schema.action_probs),
+                        ("action_masks", schema.action_masks)):
         if name:
             optional[field], cols = _matrix(table, name, required=False)
             used.update(cols)
@@ -230,6 +233,8 @@ def dataset_to_table(dataset: LoggedDataset, wide: bool = False) -> pa.Table:
         put("next_obs", dataset.next_observations)
     if dataset.action_probs is not None:
         put("action_probs", dataset.action_probs)
+    if dataset.action_masks is not None:
+        put("action_masks", dataset.action_masks)
     for name, array in dataset.extras.items():
         put(name, array)
     return pa.table(columns)

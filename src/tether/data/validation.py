@@ -165,6 +165,35 @@ def _check_propensities(ds: LoggedDataset, n: int, starts: np.ndarray) -> tuple[
     return log_probs, probs
 
 
+def _check_masks(ds: LoggedDataset, actions: np.ndarray, probs: np.ndarray | None, n: int,
+                 starts: np.ndarray) -> np.ndarray | None:
+    if ds.action_masks is None:
+        return None
+    if not ds.action_space.is_discrete:
+        raise DatasetError("action_masks", "are only defined for discrete actions", "drop them for continuous actions")
+    masks = np.asarray(ds.action_masks)
+    _check_length("action_masks", masks, n)
+    if masks.ndim != 2 or masks.shape[1] != ds.action_space.n or not np.isin(masks, (0, 1)).all():
+        raise DatasetError("action_masks", f"shape {masks.shape} is not a [N, {ds.action_space.n}] boolean array",
+                           "give one allowed/forbidden flag per action per step")
+    masks = masks.astype(bool)
+    empty = np.flatnonzero(~masks.any(axis=1))
+    if len(empty):
+        raise DatasetError("action_masks", "a state allows no action at all", "allow at least one action per step",
+                           where=_where(int(empty[0]), starts))
+    forbidden = np.flatnonzero(~masks[np.arange(n), actions])
+    if len(forbidden):
+        row = int(forbidden[0])
+        raise DatasetError("action_masks", f"the logged action {int(actions[row])} is masked out "
+                           f"({len(forbidden)} rows)", "fix the mask or the logged action: a taken action was allowed",
+                           where=_where(row, starts))
+    if probs is not None and np.any(probs[~masks] > 1e-6):
+        row = int(np.flatnonzero(np.any((probs > 1e-6) & ~masks, axis=1))[0])
+        raise DatasetError("action_probs", "give probability to a masked action", "zero the masked actions' "
+                           "probabilities and renormalise", where=_where(row, starts))
+    return masks
+
+
 def canonicalize_and_validate(ds: LoggedDataset) -> dict[str, Any]:
     """Return the canonical arrays for `ds`'s fields, or raise `DatasetError`."""
     rewards = _as_array("rewards", ds.rewards, np.float32)
@@ -199,6 +228,7 @@ def canonicalize_and_validate(ds: LoggedDataset) -> dict[str, Any]:
         _check_finite("next_observations", next_obs, starts)
         out["next_observations"] = next_obs
     out["behavior_log_probs"], out["action_probs"] = _check_propensities(ds, n, starts)
+    out["action_masks"] = _check_masks(ds, out["actions"], out["action_probs"], n, starts)
     extras = {}
     for key, value in ds.extras.items():
         array = np.asarray(value)
