@@ -108,6 +108,9 @@ def test_resume_reaches_the_same_result(tmp_path):
     assert [e for e, _ in resumed.history] == [1, 2, 3, 4]
     lines = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 4
+    full_again = config.create()  # a new, non-resumed run in the same directory starts a new log
+    full_again.fit(DATA, n_steps=40, n_steps_per_epoch=20, show_progress=False, run_dir=tmp_path / "full")
+    assert len((tmp_path / "full" / "metrics.jsonl").read_text().splitlines()) == 2
     with pytest.raises(ValueError, match="another config or seeds"):
         TD3PlusBCConfig(**SMALL, alpha=1.0).create().fit(DATA, n_steps=80, n_steps_per_epoch=20, show_progress=False,
                                                           run_dir=tmp_path / "cut", resume=True)

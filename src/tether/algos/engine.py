@@ -245,6 +245,8 @@ class Learner:
         if run_dir is not None:
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / "config.json").write_text(json.dumps(self.config.to_json(), indent=1))
+            if start_epoch == 0:  # a new run starts a new log; resumed and continued fits append
+                (run_dir / "metrics.jsonl").unlink(missing_ok=True)
         last_good = jax.device_get(self.state)
         done_steps = min((start_epoch - first_epoch) * n_steps_per_epoch, n_steps)
         with TrainingProgress(n_steps, show_progress, initial=done_steps) as bar:
