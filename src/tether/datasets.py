@@ -23,6 +23,7 @@ loads. A cached dataset made with other zoo weights is regenerated.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -114,24 +115,24 @@ def generate(name: str, size: int | None = None, seed: int = 0, n_envs: int = 8,
     elif level in ("medium", "expert"):
         zoo = task_zoo(task)
         data = rollout(task, zoo.policy(level), size, seed=seed, **kw)
-        provenance = {"policy_step": zoo.entry[level]["step"], "policy_sha256": zoo.policy_sha256(level)}
+        provenance = {"policy_step": zoo.entry[level]["step"]}
     elif level == "medium-expert":
         zoo = task_zoo(task)
         half = size // 2
         data = LoggedDataset.concatenate([rollout(task, zoo.policy("medium"), half, seed=seed, **kw),
                                           rollout(task, zoo.policy("expert"), size - half, seed=seed + 1, **kw)])
-        provenance = {"policy_sha256": zoo.policy_sha256("medium") + zoo.policy_sha256("expert")}
     else:  # medium-replay
         zoo = task_zoo(task)
-        parts, shas = [], []
+        parts = []
         for k, (policy_name, share) in enumerate(zoo.replay_schedule()):
             steps = max(1, round(share * size))
             policy = None if policy_name == "random" else zoo.policy(policy_name)
             parts.append(rollout(task, policy, steps, seed=seed * 1000 + k, **kw))
-            shas.append("random" if policy is None else zoo.policy_sha256(policy_name))
         data = LoggedDataset.concatenate(parts)
-        provenance = {"replay_schedule": zoo.replay_schedule(),
-                      "policy_sha256": hashlib.sha256("".join(shas).encode()).hexdigest()}
+        provenance = {"replay_schedule": zoo.replay_schedule()}
+    sha = _expected_sha(name)
+    if sha is not None:
+        provenance["policy_sha256"] = sha
     low, high = (None, None)
     try:
         low, high = reference_scores(name)
@@ -141,13 +142,7 @@ def generate(name: str, size: int | None = None, seed: int = 0, n_envs: int = 8,
                 "seed": seed, "size": size, **provenance}
     if low is not None:
         metadata.update(ref_min_score=low, ref_max_score=high)
-    return LoggedDataset(**{**_fields(data), "metadata": metadata})
-
-
-def _fields(ds: LoggedDataset) -> dict:
-    names = ("observations", "actions", "rewards", "terminations", "truncations", "episode_starts", "action_space",
-             "next_observations", "behavior_log_probs", "action_probs", "extras")
-    return {n: getattr(ds, n) for n in names}
+    return dataclasses.replace(data, metadata=metadata)
 
 
 def _cache_id(name: str, size: int, seed: int) -> str:
@@ -157,6 +152,7 @@ def _cache_id(name: str, size: int, seed: int) -> str:
 
 
 def _expected_sha(name: str) -> str | None:
+    """Hash of the zoo weights a dataset is generated from (None for random): the cache's staleness key."""
     from tether.zoo.registry import task_zoo
 
     task, level, _ = parse_name(name)
