@@ -18,6 +18,7 @@ app = typer.Typer(help="Learn decision policies from logged data, tethered to th
 datasets_app = typer.Typer(help="Built-in D4RL-style datasets, regenerated locally.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 console = Console()
+progress_console = Console(stderr=True)  # progress never mixes into stdout, which --json keeps pure
 
 
 def _fail(err: Exception) -> None:
@@ -27,7 +28,7 @@ def _fail(err: Exception) -> None:
 
 def _progress() -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=console)
+                    TimeRemainingColumn(), console=progress_console)
 
 
 def _load_with_progress(source: str):
