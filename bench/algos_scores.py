@@ -1,32 +1,39 @@
 """Normalised scores of tether's learners next to d3rlpy's, at an equal step budget, in one run.
 
     python bench/algos_scores.py --steps 100000 [--datasets halfcheetah-medium-v5,hopper-medium-v5]
+        [--algos bc,td3_plus_bc,iql,cql,bcq] [--device cpu|gpu] [--peer-workers N] [--log FILE]
 
 For each dataset and algorithm: 3 seeds each side, default hyperparameters (networks and batch
 sizes matched), the greedy policy rolled out for `--episodes` episodes (resets seeded 10000+),
 normalised with the zoo's reference scores. Reports mean and standard deviation over seeds and
-states the budget. CPU-heavy: budget about (5 algorithms x 3 seeds x 2 sides) trainings.
+states the budget. tether trains its seeds in one vmapped program; d3rlpy's runs go to a pool of
+`--peer-workers` processes at the same time (on a GPU they share it). Each finished result is
+appended to `--log` as a JSON line as soon as it exists, so a cut-off run keeps what it measured.
+`TETHER_PEER_PYTHON` names the interpreter with d3rlpy (default bench/.venv-d3rlpy).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _results import write_results  # noqa: E402
+from _results import RESULTS, write_results  # noqa: E402
 
 from tether.algos import EnvironmentEvaluator, get_algo  # noqa: E402
 from tether.data import save_dataset  # noqa: E402
 from tether.datasets import get_dataset, normalized_score  # noqa: E402
 
-PEER_PYTHON = Path(__file__).parent / ".venv-d3rlpy" / "bin" / "python"
+PEER_PYTHON = Path(os.environ.get("TETHER_PEER_PYTHON", Path(__file__).parent / ".venv-d3rlpy" / "bin" / "python"))
 PEER_SCRIPT = Path(__file__).parent / "peers" / "d3rlpy_score.py"
 SEEDS = (0, 1, 2)
 
@@ -37,33 +44,59 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--datasets", default="halfcheetah-medium-v5,hopper-medium-v5")
     parser.add_argument("--algos", default="bc,td3_plus_bc,iql,cql,bcq")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
+    parser.add_argument("--peer-workers", type=int, default=1)
+    parser.add_argument("--log", type=Path, default=RESULTS / "algos_scores.log.jsonl")
+    parser.add_argument("--name", default="algos_scores")
     args = parser.parse_args()
-    rows, results = [], {}
-    for name in args.datasets.split(","):
-        dataset, env = get_dataset(name)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = save_dataset(dataset, Path(tmp) / "data.npz")
+    lock = threading.Lock()
+    args.log.parent.mkdir(parents=True, exist_ok=True)
+
+    def record(entry: dict) -> None:
+        with lock, args.log.open("a") as log:
+            log.write(json.dumps(entry) + "\n")
+        print(entry, flush=True)
+
+    def run_peer(name: str, algo: str, path: Path, env_id: str, seed: int) -> float:
+        command = [str(PEER_PYTHON), str(PEER_SCRIPT), algo, str(path), env_id, str(args.steps), str(seed),
+                   str(args.episodes), "cuda:0" if args.device == "gpu" else "cpu:0"]
+        env = {**os.environ, "OMP_NUM_THREADS": "1"} if args.peer_workers > 1 else None
+        out = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+        score = float(normalized_score(name, json.loads(out.stdout.splitlines()[-1])["return"]))
+        record({"dataset": name, "algo": algo, "side": "d3rlpy", "seed": seed, "score": score})
+        return score
+
+    results: dict[str, dict[str, list[float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max(args.peer_workers, 1)) as pool:
+        peers = {}
+        loaded = {}
+        for name in args.datasets.split(","):
+            dataset, env = loaded[name] = get_dataset(name)
+            path = save_dataset(dataset, Path(tmp) / f"{name}.npz")
+            if PEER_PYTHON.exists():
+                for algo in args.algos.split(","):
+                    peers[name, algo] = [pool.submit(run_peer, name, algo, path, env.spec.id, s) for s in SEEDS]
+        for name, (dataset, env) in loaded.items():
             for algo in args.algos.split(","):
-                learner = get_algo(algo).config_cls().create(device="cpu")
+                learner = get_algo(algo).config_cls().create(device=args.device)
                 learner.fit(dataset, n_steps=args.steps, n_steps_per_epoch=args.steps, seeds=list(SEEDS),
                             show_progress=False)
                 evaluator = EnvironmentEvaluator(env, n_trials=args.episodes, seed=10_000)
                 ours = [float(normalized_score(name, evaluator(view))) for view in learner.seed_learners()]
-                peer = []
-                if PEER_PYTHON.exists():
-                    for seed in SEEDS:
-                        command = [str(PEER_PYTHON), str(PEER_SCRIPT), algo, str(path), env.spec.id,
-                                   str(args.steps), str(seed), str(args.episodes)]
-                        out = subprocess.run(command, capture_output=True, text=True, check=True)
-                        peer.append(float(normalized_score(name, json.loads(out.stdout.splitlines()[-1])["return"])))
-                results[f"{name}/{algo}"] = {"tether": ours, "d3rlpy": peer}
-                rows.append({"dataset": name, "algorithm": algo,
-                             "tether": f"{np.mean(ours):.1f} ± {np.std(ours):.1f}",
-                             "d3rlpy": f"{np.mean(peer):.1f} ± {np.std(peer):.1f}" if peer else "-"})
-                print(rows[-1], flush=True)
-    write_results("algos_scores", {"steps": args.steps, "seeds": list(SEEDS), "episodes": args.episodes,
-                                   "results": results}, rows,
-                  f"Normalised score (0 random, 100 zoo expert), {args.steps:,} steps, {len(SEEDS)} seeds")
+                record({"dataset": name, "algo": algo, "side": "tether", "seeds": list(SEEDS), "scores": ours})
+                results[f"{name}/{algo}"] = {"tether": ours}
+        for (name, algo), futures in peers.items():
+            results[f"{name}/{algo}"]["d3rlpy"] = [future.result() for future in futures]
+    rows = []
+    for key, sides in results.items():
+        name, algo = key.split("/")
+        ours, peer = sides["tether"], sides.get("d3rlpy", [])
+        rows.append({"dataset": name, "algorithm": algo, "tether": f"{np.mean(ours):.1f} ± {np.std(ours):.1f}",
+                     "d3rlpy": f"{np.mean(peer):.1f} ± {np.std(peer):.1f}" if peer else "-"})
+    write_results(args.name, {"steps": args.steps, "seeds": list(SEEDS), "episodes": args.episodes,
+                              "device": args.device, "results": results}, rows,
+                  f"Normalised score (0 random, 100 zoo expert), {args.steps:,} steps, {len(SEEDS)} seeds, "
+                  f"trained on {args.device}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """Gradient steps per second of tether's learners against d3rlpy 2.8.1, side by side in one run.
 
-    python bench/algos_speed.py [--steps 300] [--algos bc,td3_plus_bc,iql,cql,bcq]
+    python bench/algos_speed.py [--steps 300] [--algos bc,td3_plus_bc,iql,cql,bcq] [--device cpu|gpu]
 
 Both learn from the same file (HalfCheetah-shaped: 17-dim observations, 6-dim actions, 100k steps),
 with the same networks, batch sizes and sampled actions. d3rlpy runs in its own virtualenv
-(bench/.venv-d3rlpy, see `make bench-peers`). tether's rate is taken from the epochs after the
+(bench/.venv-d3rlpy, see `make bench-peers`; `TETHER_PEER_PYTHON` names another interpreter, such as
+a GPU machine's own Python with torch and d3rlpy on its path). With `--device gpu` both sides train on
+the first GPU and the figures go to algos_speed_gpu. tether's rate is taken from the epochs after the
 first (which compiles); d3rlpy's after a warm-up fit. The roofline column is tether's achieved FLOP
 rate (XLA's count per step x steps/s) over this machine's measured float32 matmul rate.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -31,13 +34,13 @@ from tether.algos import BCConfig, BCQConfig, CQLConfig, IQLConfig, TD3PlusBCCon
 from tether.algos.engine import flops_per_update  # noqa: E402
 from tether.data import save_dataset  # noqa: E402
 
-PEER_PYTHON = Path(__file__).parent / ".venv-d3rlpy" / "bin" / "python"
+PEER_PYTHON = Path(os.environ.get("TETHER_PEER_PYTHON", Path(__file__).parent / ".venv-d3rlpy" / "bin" / "python"))
 CONFIGS = {"bc": BCConfig, "td3_plus_bc": TD3PlusBCConfig, "iql": IQLConfig, "cql": CQLConfig, "bcq": BCQConfig}
 
 
-def matmul_peak_flops() -> float:
-    """Best float32 GFLOP/s of a 1024x1024 matmul on this machine (the roofline)."""
-    a = jnp.ones((1024, 1024), jnp.float32)
+def matmul_peak_flops(size: int = 1024) -> float:
+    """Best float32 FLOP/s of a size x size matmul on this machine (the roofline)."""
+    a = jnp.ones((size, size), jnp.float32)
     f = jax.jit(lambda x: x @ x)
     f(a).block_until_ready()
     best = 0.0
@@ -45,22 +48,23 @@ def matmul_peak_flops() -> float:
         start = time.perf_counter()
         for _ in range(10):
             f(a).block_until_ready()
-        best = max(best, 10 * 2 * 1024**3 / (time.perf_counter() - start))
+        best = max(best, 10 * 2 * size**3 / (time.perf_counter() - start))
     return best
 
 
-def tether_rate(name: str, dataset, steps: int) -> float:
-    learner = CONFIGS[name]().create(device="cpu")
+def tether_rate(name: str, dataset, steps: int, device: str) -> float:
+    learner = CONFIGS[name]().create(device=device)
     epoch = max(steps // 3, 1)
     history = learner.fit(dataset, n_steps=4 * epoch, n_steps_per_epoch=epoch, show_progress=False)
     return float(np.median([record["steps_per_s"] for _, record in history[1:]]))
 
 
-def d3rlpy_rate(name: str, path: Path, steps: int) -> float | None:
+def d3rlpy_rate(name: str, path: Path, steps: int, device: str) -> float | None:
     if not PEER_PYTHON.exists():
         return None
     out = subprocess.run([str(PEER_PYTHON), str(Path(__file__).parent / "peers" / "d3rlpy_speed.py"), name,
-                          str(path), str(steps)], capture_output=True, text=True, check=True)
+                          str(path), str(steps), "cuda:0" if device == "gpu" else "cpu:0"],
+                         capture_output=True, text=True, check=True)
     return float(json.loads(out.stdout.strip().splitlines()[-1])["steps_per_s"])
 
 
@@ -68,22 +72,28 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--algos", default=",".join(CONFIGS))
+    parser.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
     args = parser.parse_args()
     dataset = synthetic(100_000)
-    peak = matmul_peak_flops()
-    previous = RESULTS / "algos_speed_cpu.json"  # algorithms not re-run keep their earlier figures
+    peak = matmul_peak_flops(1024 if args.device == "cpu" else 8192)
+    previous = RESULTS / f"algos_speed_{args.device}.json"  # algorithms not re-run keep their earlier figures
     results = json.loads(previous.read_text())["results"] if previous.exists() else {}
     results["matmul_peak_gflops"] = peak / 1e9
     with tempfile.TemporaryDirectory() as tmp:
         path = save_dataset(dataset, Path(tmp) / "data.npz")
         for name in args.algos.split(","):
-            ours = tether_rate(name, dataset, args.steps * (20 if name == "bc" else 1))
-            peer = d3rlpy_rate(name, path, args.steps)
+            ours = tether_rate(name, dataset, args.steps * (20 if name == "bc" else 1), args.device)
+            peer = d3rlpy_rate(name, path, args.steps, args.device)
             flops = flops_per_update(CONFIGS[name]().create(), dataset)
             share = ours * flops / peak
             results[name] = {"tether_steps_per_s": ours, "d3rlpy_steps_per_s": peer, "gflop_per_step": flops / 1e9,
                              "roofline_share": share}
             print(name, results[name], flush=True)
+            save(results, args.device, args.steps, peak)
+
+
+def save(results: dict, device: str, steps: int, peak: float) -> None:
+    """Write the table (after every algorithm, so a cut-off run keeps what it measured)."""
     rows = []
     for name in CONFIGS:
         if name not in results:
@@ -94,9 +104,10 @@ def main() -> None:
                      "d3rlpy steps/s": "-" if peer is None else f"{peer:,.0f}",
                      "ratio": "-" if peer is None else f"{r['tether_steps_per_s'] / peer:.1f}x",
                      "GFLOP/step": f"{r['gflop_per_step']:.3f}", "share of matmul peak": f"{r['roofline_share']:.0%}"})
-    write_results("algos_speed_cpu", {"steps": args.steps, "results": results}, rows,
-                  f"Gradient steps/s on this CPU ({jax.devices()[0].device_kind}, matmul peak {peak / 1e9:.0f} "
-                  "GFLOP/s), same networks and batch sizes")
+    kind = jax.devices(device)[0].device_kind
+    write_results(f"algos_speed_{device}", {"steps": steps, "device": kind, "results": results}, rows,
+                  f"Gradient steps/s on {device} ({kind}, float32 matmul peak {peak / 1e9:,.0f} GFLOP/s), "
+                  "same networks and batch sizes")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """d3rlpy side of bench/algos_scores.py; runs inside bench/.venv-d3rlpy.
 
-    python bench/peers/d3rlpy_score.py ALGO DATA.npz ENV_ID STEPS SEED EPISODES
+    python bench/peers/d3rlpy_score.py ALGO DATA.npz ENV_ID STEPS SEED EPISODES [DEVICE]
 
 Trains with the same networks and batch sizes as tether's defaults (observations standardised, as
 tether does) and prints one JSON line with the mean return of the greedy policy.
@@ -17,6 +17,7 @@ import numpy as np
 def main() -> None:
     algo_name, path, env_id, steps, seed, episodes = sys.argv[1:7]
     steps, seed, episodes = int(steps), int(seed), int(episodes)
+    device = sys.argv[7] if len(sys.argv) > 7 else "cpu:0"
     d3rlpy.seed(seed)
     with np.load(path, allow_pickle=False) as data:
         dataset = d3rlpy.dataset.MDPDataset(data["observations"], data["actions"], data["rewards"],
@@ -36,7 +37,7 @@ def main() -> None:
         "bcq": lambda: algos.BCQConfig(actor_encoder_factory=enc, critic_encoder_factory=enc, batch_size=100,
                                        observation_scaler=scaler),
     }
-    algo = configs[algo_name]().create(device="cpu:0")
+    algo = configs[algo_name]().create(device=device)
     algo.fit(dataset, n_steps=steps, n_steps_per_epoch=steps, show_progress=False, save_interval=10**9,
              logger_adapter=d3rlpy.logging.NoopAdapterFactory())
     env = gym.make(env_id)

@@ -1,6 +1,6 @@
 """d3rlpy side of bench/algos_speed.py; runs inside d3rlpy's own virtualenv (bench/.venv-d3rlpy).
 
-    python bench/peers/d3rlpy_speed.py ALGO DATA.npz STEPS
+    python bench/peers/d3rlpy_speed.py ALGO DATA.npz STEPS [DEVICE]
 
 Same networks (256x256; BCQ's imitator 750x750), batch sizes and sampled actions as tether's
 defaults. Prints one JSON line: gradient steps per second after a warm-up fit.
@@ -17,6 +17,7 @@ import torch
 
 def main() -> None:
     algo_name, path, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    device = sys.argv[4] if len(sys.argv) > 4 else "cpu:0"
     torch.manual_seed(0)
     with np.load(path, allow_pickle=False) as data:
         dataset = d3rlpy.dataset.MDPDataset(data["observations"], data["actions"], data["rewards"],
@@ -35,14 +36,14 @@ def main() -> None:
                                        imitator_encoder_factory=d3rlpy.models.encoders.VectorEncoderFactory(
                                            hidden_units=[750, 750])),
     }
-    algo = configs[algo_name]().create(device="cpu:0")
+    algo = configs[algo_name]().create(device=device)
     kw = {"show_progress": False, "logger_adapter": d3rlpy.logging.NoopAdapterFactory(), "save_interval": 10**9}
     algo.fit(dataset, n_steps=max(steps // 10, 5), n_steps_per_epoch=max(steps // 10, 5), **kw)
     start = time.perf_counter()
     algo.fit(dataset, n_steps=steps, n_steps_per_epoch=steps, **kw)
     elapsed = time.perf_counter() - start
     print(json.dumps({"algo": algo_name, "steps": steps, "steps_per_s": steps / elapsed,
-                      "torch_threads": torch.get_num_threads(), "d3rlpy": d3rlpy.__version__}))
+                      "torch_threads": torch.get_num_threads(), "device": device, "d3rlpy": d3rlpy.__version__}))
 
 
 if __name__ == "__main__":
