@@ -15,9 +15,11 @@ from tether.algos.engine import Learner, TrainingDivergedError
 from tether.algos.evaluators import (
     AverageValueEstimationEvaluator,
     ContinuousActionDiffEvaluator,
+    DiscreteActionMatchEvaluator,
     EnvironmentEvaluator,
     InitialStateValueEstimationEvaluator,
     TDErrorEvaluator,
+    TrueValueEvaluator,
 )
 from tether.algos.iql import IQLConfig
 from tether.algos.td3_plus_bc import TD3PlusBCConfig
@@ -26,7 +28,8 @@ load_learner = Learner.load
 
 __all__ = [
     "AverageValueEstimationEvaluator", "BCConfig", "BCQConfig", "CQLConfig", "ContinuousActionDiffEvaluator",
-    "DiscreteBCConfig", "DiscreteBCQConfig", "DiscreteCQLConfig",
+    "DiscreteActionMatchEvaluator", "DiscreteBCConfig", "DiscreteBCQConfig", "DiscreteCQLConfig",
     "EnvironmentEvaluator", "IQLConfig", "InitialStateValueEstimationEvaluator", "Learner", "LearnerConfig",
-    "TD3PlusBCConfig", "TDErrorEvaluator", "TrainingDivergedError", "get_algo", "load_learner", "registered_algos",
+    "TD3PlusBCConfig", "TDErrorEvaluator", "TrainingDivergedError", "TrueValueEvaluator", "get_algo", "load_learner",
+    "registered_algos",
 ]

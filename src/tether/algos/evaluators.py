@@ -24,8 +24,9 @@ class EnvironmentEvaluator:
     """Mean undiscounted return of the greedy policy over `n_trials` episodes in `env`.
 
     Episodes run side by side (one batched `predict` per step) in copies of `env` made from its
-    spec; resets are seeded `seed, seed + 1, ...`. `normalized(value, dataset)` gives D4RL's 0-100
-    score when the dataset carries reference scores.
+    spec; resets are seeded `seed, seed + 1, ...`. An `info["action_mask"]` from the environment
+    is passed on to the learner (tether's decision simulators provide one). `normalized(value,
+    dataset)` gives D4RL's 0-100 score when the dataset carries reference scores.
     """
 
     def __init__(self, env: gym.Env, n_trials: int = 10, seed: int = 0):
@@ -42,14 +43,17 @@ class EnvironmentEvaluator:
         episode = 0
         while len(returns) < self.n_trials:
             batch = envs[: self.n_trials - len(returns)]
-            observations = [env.reset(seed=self.seed + episode + i)[0] for i, env in enumerate(batch)]
+            resets = [env.reset(seed=self.seed + episode + i) for i, env in enumerate(batch)]
+            observations, masks = [r[0] for r in resets], [r[1].get("action_mask") for r in resets]
             episode += len(batch)
             totals, alive = np.zeros(len(batch)), np.ones(len(batch), bool)
             while alive.any():
                 live = np.flatnonzero(alive)
-                actions = learner.predict(np.stack([observations[i] for i in live]))
+                allowed = None if masks[live[0]] is None else np.stack([masks[i] for i in live])
+                actions = learner.predict(np.stack([observations[i] for i in live]), action_masks=allowed)
                 for row, i in enumerate(live):
-                    observations[i], reward, terminated, truncated, _ = batch[i].step(actions[row])
+                    observations[i], reward, terminated, truncated, info = batch[i].step(actions[row])
+                    masks[i] = info.get("action_mask")
                     totals[i] += reward
                     alive[i] = not (terminated or truncated)
             returns.extend(totals.tolist())
@@ -109,3 +113,25 @@ class ContinuousActionDiffEvaluator:
     def __call__(self, learner, dataset: LoggedDataset) -> float:
         tr = _transitions(self.episodes or dataset, self.max_transitions)
         return float(np.mean(np.sum((learner.predict(tr.observations) - tr.actions) ** 2, axis=1)))
+
+
+class DiscreteActionMatchEvaluator:
+    """Share of logged steps where the greedy action equals the logged action (discrete actions)."""
+
+    def __init__(self, episodes: LoggedDataset | None = None, max_transitions: int = 50_000):
+        self.episodes, self.max_transitions = episodes, max_transitions
+
+    def __call__(self, learner, dataset: LoggedDataset) -> float:
+        tr = _transitions(self.episodes or dataset, self.max_transitions)
+        return float(np.mean(learner.predict(tr.observations, action_masks=tr.action_masks) == tr.actions))
+
+
+class TrueValueEvaluator:
+    """Ground truth on a simulator: the policy's true expected return under a `tether.envs` scenario
+    (exact for the tabular simulators, Monte-Carlo for classic control)."""
+
+    def __init__(self, scenario, gamma: float = 1.0):
+        self.scenario, self.gamma = scenario, gamma
+
+    def __call__(self, learner, dataset: LoggedDataset | None = None) -> float:
+        return float(self.scenario.true_value(learner, self.gamma))

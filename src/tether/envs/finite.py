@@ -1,0 +1,273 @@
+"""Finite decision processes with exact ground truth: the core of tether's logged-decision simulators.
+
+A `FiniteMDP` holds every state's transition probabilities, rewards, action mask and the features a
+logged row (and any learned policy) sees. Some states may differ only in what the features hide
+(a confounder): a policy acting on features must then act alike in them, while a behaviour policy
+given as a table over states may not. Because everything is a table, the value of any policy is
+exact, by backward induction over the horizon:
+
+    V_H = 0,   V_t(s) = sum_a pi(a|s) sum_s' P(s'|s,a) [R(s,a,s') + gamma V_{t+1}(s')]   (V_t = 0 at terminals)
+
+and `value(policy) = sum_s mu(s) V_0(s)`: the expected return of an episode cut at `horizon` steps,
+discounted with `gamma` (1.0: the plain undiscounted episode return). Logs come from
+`make_logs(behavior, n_episodes, ...)`, with propensities logged or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+
+from tether.data import ActionSpace, LoggedDataset
+
+
+class Predictor(Protocol):
+    def predict(self, observations: np.ndarray, action_masks: np.ndarray | None = None) -> np.ndarray: ...
+
+
+PolicyLike = np.ndarray | Callable[[np.ndarray, np.ndarray], np.ndarray] | Predictor
+"""A table `[S, A]` of probabilities over states, a function `(features [N, d], masks [N, A]) ->`
+probabilities `[N, A]` or actions `[N]`, or a learner with `predict(observations, action_masks=...)`."""
+
+
+def _sample_rows(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One categorical draw per row of `probs` `[N, K]`."""
+    cumulative = np.cumsum(probs, axis=1)
+    draws = rng.random((len(probs), 1)) * cumulative[:, -1:]
+    return np.minimum((draws >= cumulative).sum(axis=1), probs.shape[1] - 1)
+
+
+@dataclass(frozen=True, eq=False)
+class FiniteMDP:
+    """A finite-horizon decision process given by tables.
+
+    Attributes:
+        name: simulator name (goes into logs' metadata).
+        transitions: `[S, A, S]` probabilities `P(s' | s, a)`.
+        rewards: `[S, A, S]` reward of the step `(s, a, s')`.
+        initial: `[S]` start distribution.
+        terminal: `[S]` bool; terminal states end an episode (a termination) and are never acted in.
+        features: `[S, d]` what a log row and a policy see of each state.
+        action_masks: `[S, A]` bool, the actions allowed in each state.
+        horizon: steps after which an episode is cut (a truncation).
+        action_names, feature_names: for reports.
+        state_labels: `[S]` readable description of each state (hidden parts included).
+        reward_noise: standard deviation of zero-mean Gaussian noise added to each sampled reward
+            (it leaves every exact value unchanged).
+        info: the generative story's parameters, copied into logs' metadata.
+    """
+
+    name: str
+    transitions: np.ndarray
+    rewards: np.ndarray
+    initial: np.ndarray
+    terminal: np.ndarray
+    features: np.ndarray
+    action_masks: np.ndarray
+    horizon: int
+    action_names: tuple[str, ...]
+    feature_names: tuple[str, ...]
+    state_labels: tuple[str, ...] = ()
+    reward_noise: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        s, a = self.action_masks.shape
+        if self.transitions.shape != (s, a, s) or self.rewards.shape != (s, a, s):
+            raise ValueError(f"transitions and rewards must be [S, A, S] = [{s}, {a}, {s}]")
+        if not np.allclose(self.transitions.sum(-1), 1.0, atol=1e-6):
+            raise ValueError("each transitions[s, a] must sum to 1")
+        if not np.isclose(self.initial.sum(), 1.0) or np.any(self.initial[self.terminal] > 0):
+            raise ValueError("initial must be a distribution over non-terminal states")
+        if not self.action_masks.any(axis=1).all():
+            raise ValueError("every state must allow at least one action")
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def n_states(self) -> int:
+        return int(self.action_masks.shape[0])
+
+    @property
+    def n_actions(self) -> int:
+        return int(self.action_masks.shape[1])
+
+    @property
+    def expected_rewards(self) -> np.ndarray:
+        """`[S, A]` expected reward `sum_s' P(s'|s,a) R(s,a,s')`."""
+        return np.einsum("ijk,ijk->ij", self.transitions, self.rewards)
+
+    # ------------------------------------------------------------------ policies
+    def policy_table(self, policy: PolicyLike) -> np.ndarray:
+        """`[S, A]` action probabilities of `policy` in every state (checked against the masks)."""
+        if isinstance(policy, np.ndarray):
+            table = np.asarray(policy, np.float64)
+        else:
+            features = self.features.astype(np.float32)
+            masks = self.action_masks
+            predict = getattr(policy, "predict", None)
+            out = np.asarray(predict(features, action_masks=masks) if predict is not None else policy(features, masks))
+            table = np.eye(self.n_actions)[out.astype(int)] if out.ndim == 1 else out.astype(np.float64)
+        if table.shape != (self.n_states, self.n_actions):
+            raise ValueError(f"policy table has shape {table.shape}, expected {(self.n_states, self.n_actions)}")
+        live = ~self.terminal
+        if not np.allclose(table[live].sum(1), 1.0, atol=1e-5):
+            raise ValueError("policy rows must be probability distributions")
+        if np.any(table[live][~self.action_masks[live]] > 1e-8):
+            raise ValueError("policy puts probability on actions the state's mask forbids")
+        return table
+
+    def feature_policy(self, table: np.ndarray) -> np.ndarray:
+        """Project a state table onto what features allow: states with equal features get the
+        `initial`-and-visit-weighted average of their rows (how a learner that sees only features
+        would copy the policy)."""
+        keys = [f.tobytes() for f in self.features.astype(np.float32)]
+        weights = self.state_visits(table) + 1e-12
+        out = table.copy()
+        for key in set(keys):
+            group = [i for i, k in enumerate(keys) if k == key]
+            out[group] = np.average(table[group], axis=0, weights=weights[group])
+        return out
+
+    # ------------------------------------------------------------------ exact values
+    def q_values(self, policy: PolicyLike, gamma: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """`(V [H+1, S], Q [H, S, A])`: exact values at every step to go under `policy`."""
+        table = self.policy_table(policy)
+        v = np.zeros((self.horizon + 1, self.n_states))
+        q = np.zeros((self.horizon, self.n_states, self.n_actions))
+        live = ~self.terminal
+        for t in range(self.horizon - 1, -1, -1):
+            q[t] = np.einsum("ijk,ijk->ij", self.transitions, self.rewards + gamma * v[t + 1][None, None, :])
+            q[t][self.terminal] = 0.0
+            v[t] = np.where(live, (table * q[t]).sum(1), 0.0)
+        return v, q
+
+    def value(self, policy: PolicyLike, gamma: float = 1.0) -> float:
+        """Exact expected return of `policy` over an episode (cut at `horizon`), discounted by `gamma`."""
+        v, _ = self.q_values(policy, gamma)
+        return float(self.initial @ v[0])
+
+    def optimal_value(self, gamma: float = 1.0) -> float:
+        """Best value any policy could reach seeing the full state and the time step (an upper bound
+        for policies that see only features)."""
+        v = np.zeros(self.n_states)
+        for _ in range(self.horizon):
+            q = np.einsum("ijk,ijk->ij", self.transitions, self.rewards + gamma * v[None, None, :])
+            v = np.where(self.terminal, 0.0, np.where(self.action_masks, q, -np.inf).max(1))
+        return float(self.initial @ v)
+
+    def state_visits(self, policy: PolicyLike) -> np.ndarray:
+        """`[S]` expected number of visits to each non-terminal state per episode."""
+        table = np.asarray(policy, np.float64) if isinstance(policy, np.ndarray) else self.policy_table(policy)
+        step = np.einsum("ia,iaj->ij", table, self.transitions)
+        step[self.terminal] = 0.0
+        d, visits = self.initial.astype(np.float64), np.zeros(self.n_states)
+        for _ in range(self.horizon):
+            visits += d
+            d = d @ step
+        return visits
+
+    # ------------------------------------------------------------------ logs
+    def make_logs(self, behavior: np.ndarray, n_episodes: int, seed: int = 0, log_propensities: bool = True,
+                  logging_window: int | None = None, include_true_state: bool = False,
+                  description: str = "", logged_rewards: np.ndarray | None = None) -> LoggedDataset:
+        """Roll out `behavior` (a `[S, A]` table, which may use hidden state) for `n_episodes`.
+
+        Args:
+            log_propensities: record `behavior_log_probs` and `action_probs` (off: as many real logs).
+            logging_window: keep only the first steps of each episode (later steps, and rewards that
+                arrive after, are not logged; the cut is a truncation).
+            include_true_state: add the simulator's state index as `extras["true_state"]` (for tests).
+            logged_rewards: `[S, A, S]` rewards to record instead of the true ones (a proxy metric,
+                such as clicks when the outcome that matters arrives after the log ends). True
+                values always use `rewards`.
+        """
+        table = self.policy_table(behavior)
+        recorded = self.rewards if logged_rewards is None else logged_rewards
+        rng = np.random.default_rng(seed)
+        limit = min(self.horizon, logging_window or self.horizon)
+        states = _sample_rows(np.broadcast_to(self.initial, (n_episodes, self.n_states)), rng)
+        alive = np.ones(n_episodes, bool)
+        columns: dict[str, list[np.ndarray]] = {k: [] for k in ("episode", "state", "action", "next", "reward", "term",
+                                                               "trunc")}
+        for t in range(limit):
+            episodes = np.flatnonzero(alive)
+            s = states[episodes]
+            actions = _sample_rows(table[s], rng)
+            nxt = _sample_rows(self.transitions[s, actions], rng)
+            term = self.terminal[nxt]
+            trunc = ~term & (t == limit - 1)
+            rewards = recorded[s, actions, nxt] + self.reward_noise * rng.standard_normal(len(s))
+            for key, value in zip(columns, (episodes, s, actions, nxt, rewards, term, trunc), strict=True):
+                columns[key].append(value)
+            states[episodes] = nxt
+            alive[episodes[term]] = False
+        cols = {k: np.concatenate(v) for k, v in columns.items()}
+        order = np.lexsort((np.arange(len(cols["episode"])), cols["episode"]))  # group rows by episode, in time
+        cols = {k: v[order] for k, v in cols.items()}
+        s, a = cols["state"], cols["action"]
+        propensity = table[s, a]
+        extras = {"true_state": s.astype(np.int64)} if include_true_state else {}
+        metadata = {"source": f"tether.envs:{self.name}", "simulator": self.name, "behavior": description,
+                    "horizon": self.horizon, "logging_window": limit, "propensities_logged": log_propensities,
+                    "rewards_logged": "true" if logged_rewards is None else "proxy",
+                    "action_names": list(self.action_names), "feature_names": list(self.feature_names),
+                    "true_behavior_value": self.value(table), **{f"sim_{k}": v for k, v in self.info.items()}}
+        return LoggedDataset.from_episode_ids(
+            cols["episode"], observations=self.features[s].astype(np.float32), actions=a.astype(np.int64),
+            rewards=cols["reward"].astype(np.float32), terminations=cols["term"], truncations=cols["trunc"],
+            action_space=ActionSpace.discrete(self.n_actions), next_observations=self.features[cols["next"]],
+            behavior_log_probs=np.log(propensity) if log_propensities else None,
+            action_probs=table[s].astype(np.float32) if log_propensities else None,
+            action_masks=self.action_masks[s], extras=extras, metadata=metadata)
+
+    def env(self, seed: int | None = None) -> DecisionEnv:
+        """A Gymnasium environment that steps this process."""
+        return DecisionEnv(self, seed)
+
+
+class DecisionEnv(gym.Env):
+    """Gymnasium view of a `FiniteMDP`: observations are the state's features; `info["action_mask"]`
+    holds the allowed actions and `info["state"]` the full (possibly hidden) state index."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, mdp: FiniteMDP, seed: int | None = None):
+        self.mdp = mdp
+        d = mdp.features.shape[1]
+        low, high = mdp.features.min(0), mdp.features.max(0)
+        self.observation_space = gym.spaces.Box(low.astype(np.float32), high.astype(np.float32), (d,), np.float32)
+        self.action_space = gym.spaces.Discrete(mdp.n_actions)
+        self._rng = np.random.default_rng(seed)
+        self._state, self._t = 0, 0
+
+    def _obs(self) -> tuple[np.ndarray, dict]:
+        return (self.mdp.features[self._state].astype(np.float32),
+                {"action_mask": self.mdp.action_masks[self._state].copy(), "state": int(self._state)})
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self._state = int(_sample_rows(self.mdp.initial[None], self._rng)[0])
+        self._t = 0
+        return self._obs()
+
+    def step(self, action: int):
+        if not self.mdp.action_masks[self._state, action]:
+            raise ValueError(f"action {action} ({self.mdp.action_names[action]}) is masked out in this state")
+        nxt = int(_sample_rows(self.mdp.transitions[self._state, action][None], self._rng)[0])
+        reward = float(self.mdp.rewards[self._state, action, nxt] + self.mdp.reward_noise * self._rng.standard_normal())
+        self._state, self._t = nxt, self._t + 1
+        terminated = bool(self.mdp.terminal[nxt])
+        obs, info = self._obs()
+        return obs, reward, terminated, (not terminated) and self._t >= self.mdp.horizon, info
+
+
+def mix_with_uniform(rule: np.ndarray, masks: np.ndarray, epsilon: float) -> np.ndarray:
+    """`(1 - epsilon) * rule + epsilon * uniform over allowed actions` (epsilon: breadth of a behaviour policy)."""
+    uniform = masks / masks.sum(1, keepdims=True)
+    table = (1.0 - epsilon) * rule + epsilon * uniform
+    return np.where(masks, table, 0.0) / np.where(masks, table, 0.0).sum(1, keepdims=True)
