@@ -241,7 +241,8 @@ class DecisionEnv(gym.Env):
         low, high = mdp.features.min(0), mdp.features.max(0)
         self.observation_space = gym.spaces.Box(low.astype(np.float32), high.astype(np.float32), (d,), np.float32)
         self.action_space = gym.spaces.Discrete(mdp.n_actions)
-        self._rng = np.random.default_rng(seed)
+        if seed is not None:
+            super().reset(seed=seed)
         self._state, self._t = 0, 0
 
     def _obs(self) -> tuple[np.ndarray, dict]:
@@ -249,17 +250,17 @@ class DecisionEnv(gym.Env):
                 {"action_mask": self.mdp.action_masks[self._state].copy(), "state": int(self._state)})
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        if seed is not None:
-            self._rng = np.random.default_rng(seed)
-        self._state = int(_sample_rows(self.mdp.initial[None], self._rng)[0])
+        super().reset(seed=seed)
+        self._state = int(_sample_rows(self.mdp.initial[None], self.np_random)[0])
         self._t = 0
         return self._obs()
 
     def step(self, action: int):
         if not self.mdp.action_masks[self._state, action]:
             raise ValueError(f"action {action} ({self.mdp.action_names[action]}) is masked out in this state")
-        nxt = int(_sample_rows(self.mdp.transitions[self._state, action][None], self._rng)[0])
-        reward = float(self.mdp.rewards[self._state, action, nxt] + self.mdp.reward_noise * self._rng.standard_normal())
+        nxt = int(_sample_rows(self.mdp.transitions[self._state, action][None], self.np_random)[0])
+        noise = self.mdp.reward_noise * self.np_random.standard_normal()
+        reward = float(self.mdp.rewards[self._state, action, nxt] + noise)
         self._state, self._t = nxt, self._t + 1
         terminated = bool(self.mdp.terminal[nxt])
         obs, info = self._obs()

@@ -1,0 +1,177 @@
+"""One call to evaluate candidate policies offline, with intervals and the diagnostics that say when
+not to trust a number.
+
+    estimates = evaluate_policy(policy, dataset, gamma=0.99)             # {"FQE": Estimate, "WIS": ...}
+    rows = compare_policies({"cql": cql, "bc": bc}, dataset)              # improvement over behaviour
+
+Every `Estimate` states its estimand, where its propensities came from (logged or a fitted
+behaviour model), its interval (bootstrap over episodes; FQE's refits per resample) and, for the IS
+family, an HCOPE-style high-confidence lower bound; `warnings` lists each diagnostic that failed and
+`trusted` is True only when none did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tether.data import LoggedDataset
+from tether.ope import importance as imp
+from tether.ope.behavior import fit_behavior_model
+from tether.ope.fqe import FQE, FQEConfig
+from tether.ope.policy import EvaluationPolicy, as_policy
+
+THRESHOLDS = {
+    "ess_fraction": 0.05,  # effective sample size below 5% of episodes: the weights rest on a handful
+    "max_weight_share": 0.5,  # one episode carries half the weight
+    "mean_weight_gap": 0.3,  # |mean weight - 1| above this: propensities wrong or support missing
+    "fqe_spread": 0.5,  # heads' spread above half the std of logged returns
+}
+
+
+@dataclass
+class Estimate:
+    estimator: str
+    value: float
+    interval: tuple[float, float]
+    estimand: str
+    propensities: str  # "logged", "estimated" or "not used"
+    lower_bound: float | None = None
+    diagnostics: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def trusted(self) -> bool:
+        return not self.warnings
+
+
+def behavior_log_probs(dataset: LoggedDataset, seed: int = 0) -> tuple[np.ndarray, str, object]:
+    """`(log pi_b(a_t|s_t) per step, "logged" | "estimated", model or None)`."""
+    if dataset.behavior_log_probs is not None:
+        return dataset.behavior_log_probs.astype(np.float64), "logged", None
+    model = fit_behavior_model(dataset, seed=seed)
+    return model.log_prob(dataset.observations, dataset.actions, dataset.action_masks), "estimated", model
+
+
+def estimand_text(gamma: float, dataset: LoggedDataset) -> str:
+    kind = "undiscounted" if gamma == 1.0 else f"discounted (gamma={gamma})"
+    return f"expected {kind} return of an episode as logged (up to {int(dataset.episode_lengths.max())} steps)"
+
+
+def evaluate_policy(policy, dataset: LoggedDataset, gamma: float = 0.99,
+                    estimators: tuple[str, ...] = ("FQE", "IS", "PDIS", "WIS", "WPDIS", "DR", "WDR"),
+                    fqe: FQE | None = None, fqe_steps: int = 5000, fqe_config: FQEConfig | None = None,
+                    n_boot: int = 300, level: float = 0.95, delta: float = 0.05, seed: int = 0,
+                    behavior: tuple[np.ndarray, str, object] | None = None) -> dict[str, Estimate]:
+    """Estimate `policy`'s value from `dataset` with each estimator (see the module docstring)."""
+    target = as_policy(policy, n_actions=dataset.action_space.n if dataset.action_space.is_discrete else None)
+    estimand = estimand_text(gamma, dataset)
+    out: dict[str, Estimate] = {}
+    returns = dataset.episode_returns(gamma)
+    scale = float(returns.std()) + 1e-8
+    needs_fqe = any(e in estimators for e in ("FQE", "DR", "WDR"))
+    if needs_fqe and fqe is None:
+        fqe = FQE(target, fqe_config or FQEConfig(gamma=gamma), seed=seed)
+        fqe.fit(dataset, n_steps=fqe_steps, n_steps_per_epoch=max(fqe_steps // 5, 1))
+    if "FQE" in estimators:
+        result = fqe.estimate()
+        warnings = []
+        if not result.converged:
+            warnings.append("FQE has not converged (its estimate still moved in the last epoch)")
+        if not result.generalises:
+            warnings.append(f"FQE's held-out Bellman error ({result.heldout_bellman_error:.3g}) is over twice its "
+                            f"training error ({result.train_bellman_error:.3g})")
+        if result.spread > THRESHOLDS["fqe_spread"] * scale:
+            warnings.append(f"FQE heads disagree (spread {result.spread:.3g} > half the std of logged returns)")
+        out["FQE"] = Estimate("FQE", result.value, result.interval, estimand, "not used",
+                              diagnostics={"spread": result.spread, "converged": float(result.converged),
+                                           "train_bellman_error": result.train_bellman_error,
+                                           "heldout_bellman_error": result.heldout_bellman_error},
+                              warnings=warnings)
+    is_family = [e for e in estimators if e in imp.ESTIMATORS]
+    if not is_family:
+        return out
+    if not target.has_density:
+        for name in is_family:
+            out[name] = Estimate(name, float("nan"), (float("nan"), float("nan")), estimand, "not used",
+                                 warnings=["the policy is deterministic over continuous actions: importance "
+                                           "weights are undefined (use FQE)"])
+        return out
+    log_b, source, _ = behavior if behavior is not None else behavior_log_probs(dataset, seed)
+    log_pi = target.log_prob(dataset.observations, dataset.actions, dataset.action_masks)
+    q_logged = v_policy = None
+    if fqe is not None and any(e in is_family for e in ("DR", "WDR")):
+        q_logged, v_policy = fqe.step_values(dataset)
+    table = imp.episode_table(dataset, log_pi, log_b, gamma, q_logged, v_policy)
+    diagnostics = imp.weight_diagnostics(table)
+    shared = []
+    if source == "estimated":
+        shared.append("propensities are estimated by a behaviour model, not logged: the estimate inherits its error")
+    if diagnostics["ess_fraction"] < THRESHOLDS["ess_fraction"]:
+        shared.append(f"effective sample size {diagnostics['ess']:.1f} of {len(returns)} episodes "
+                      f"({diagnostics['ess_fraction']:.1%}) is too small")
+    if diagnostics["max_weight_share"] > THRESHOLDS["max_weight_share"]:
+        shared.append(f"one episode holds {diagnostics['max_weight_share']:.0%} of the weight")
+    if abs(diagnostics["mean_weight"] - 1.0) > THRESHOLDS["mean_weight_gap"]:
+        shared.append(f"mean importance weight {diagnostics['mean_weight']:.2f} is far from 1: the candidate "
+                      "acts where the logs have little or no support, or the propensities are wrong")
+    floor = float(returns.min())
+    for name in is_family:
+        fn = imp.ESTIMATORS[name]
+        if name in ("DR", "WDR") and q_logged is None:
+            continue
+        lower = None
+        if name in ("IS", "WIS"):
+            lower = imp.high_confidence_lower_bound(imp.is_terms(table), table.cumulative[:, -1], floor, delta, seed)
+        out[name] = Estimate(name, fn(table), imp.bootstrap_interval(table, fn, n_boot, level, seed), estimand,
+                             source, lower, dict(diagnostics), list(shared))
+    return out
+
+
+def behavior_policy_of(dataset: LoggedDataset) -> EvaluationPolicy:
+    """The logged behaviour policy as an evaluation policy (needs `action_probs`), for self-checks."""
+    if dataset.action_probs is None:
+        raise ValueError("the dataset has no action_probs; the behaviour policy cannot be replayed")
+    lookup = {}
+    for row, probs in zip(dataset.observations.astype(np.float32), dataset.action_probs, strict=True):
+        lookup.setdefault(row.tobytes(), probs)
+
+    def probs(observations: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
+        return np.stack([lookup[row.astype(np.float32).tobytes()] for row in observations]).astype(np.float64)
+
+    return EvaluationPolicy("behaviour", True, False, _probs=probs, n_actions=dataset.action_space.n)
+
+
+@dataclass
+class Comparison:
+    candidate: str
+    estimator: str
+    value: float
+    improvement: float
+    interval: tuple[float, float]  # of the improvement over the behaviour policy
+    trusted: bool
+    warnings: list[str]
+
+
+def compare_policies(candidates: dict, dataset: LoggedDataset, gamma: float = 0.99, level: float = 0.95,
+                     **kwargs) -> list[Comparison]:
+    """Estimated improvement of each candidate over the behaviour policy, per estimator.
+
+    The behaviour policy's value is the logged mean discounted return; the improvement's interval
+    shifts each estimator's interval by it and widens it by the interval of the logged mean
+    (a conservative union of the two uncertainties).
+    """
+    returns = dataset.episode_returns(gamma)
+    rng = np.random.default_rng(0)
+    means = [returns[rng.integers(0, len(returns), len(returns))].mean() for _ in range(500)]
+    alpha = (1 - level) / 2
+    low_b, high_b = np.quantile(means, alpha), np.quantile(means, 1 - alpha)
+    base = float(returns.mean())
+    rows = []
+    for name, policy in candidates.items():
+        for est in evaluate_policy(policy, dataset, gamma=gamma, level=level, **kwargs).values():
+            interval = (est.interval[0] - high_b, est.interval[1] - low_b)
+            rows.append(Comparison(name, est.estimator, est.value, est.value - base, interval, est.trusted,
+                                   est.warnings))
+    return rows
