@@ -96,6 +96,8 @@ def test_failure_mode_scenarios_produce_their_failures():
     assert max(by_first_action, key=by_first_action.get) == 2
     everyone = {a: scenario.true_value(np.eye(3)[np.full(scenario.mdp.n_states, a)]) for a in range(3)}
     assert everyone[2] < everyone[1] < scenario.behavior_value()
+    # what behaviour cloning copies (the behaviour averaged over the hidden type) is worth far less
+    assert scenario.true_value(scenario.mdp.feature_policy(scenario.behavior)) < everyone[1]
     # reward-proxy drift: logged clicks favour catchy items, the true objective favours quality items
     window, scenario = scenario_logs("recommender-window", 3000)
     assert window.metadata["rewards_logged"] == "proxy" and window.truncations.mean() > 0.2

@@ -50,7 +50,8 @@ class EnvironmentEvaluator:
             while alive.any():
                 live = np.flatnonzero(alive)
                 allowed = None if masks[live[0]] is None else np.stack([masks[i] for i in live])
-                actions = learner.predict(np.stack([observations[i] for i in live]), action_masks=allowed)
+                obs = np.stack([observations[i] for i in live])
+                actions = learner.predict(obs) if allowed is None else learner.predict(obs, action_masks=allowed)
                 for row, i in enumerate(live):
                     observations[i], reward, terminated, truncated, info = batch[i].step(actions[row])
                     masks[i] = info.get("action_mask")

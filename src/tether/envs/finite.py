@@ -159,6 +159,18 @@ class FiniteMDP:
             v = np.where(self.terminal, 0.0, np.where(self.action_masks, q, -np.inf).max(1))
         return float(self.initial @ v)
 
+    def greedy_table(self, gamma: float = 1.0) -> np.ndarray:
+        """`[S, A]` stationary policy greedy in the optimal first-step Q (masked; ties to the lowest action).
+
+        It sees full states, so with hidden features it is a reference, not a feature policy."""
+        v = np.zeros(self.n_states)
+        q = np.zeros((self.n_states, self.n_actions))
+        for _ in range(self.horizon):
+            q = np.einsum("ijk,ijk->ij", self.transitions, self.rewards + gamma * v[None, None, :])
+            v = np.where(self.terminal, 0.0, np.where(self.action_masks, q, -np.inf).max(1))
+        best = np.where(self.action_masks, q, -np.inf).argmax(1)
+        return np.eye(self.n_actions)[best]
+
     def state_visits(self, policy: PolicyLike) -> np.ndarray:
         """`[S]` expected number of visits to each non-terminal state per episode."""
         table = np.asarray(policy, np.float64) if isinstance(policy, np.ndarray) else self.policy_table(policy)
