@@ -64,7 +64,16 @@ def parse_name(name: str) -> tuple[str, str, str]:
     return task, level, version
 
 
+def is_scenario(name: str) -> bool:
+    """A logged-decision simulator scenario (tether.envs.scenarios), such as `fraud`."""
+    from tether.envs.scenarios import SCENARIOS
+
+    return name in SCENARIOS
+
+
 def is_known_name(name: str) -> bool:
+    if is_scenario(name):
+        return True
     try:
         parse_name(name)
     except DatasetError:
@@ -172,8 +181,9 @@ def get_dataset(name: str, size: int | None = None, seed: int = 0, *, create_env
     """Return `(dataset, env)` for a built-in name, generating and caching it on first use.
 
     Args:
-        name: `<task>-<level>-v5`, or a D4RL `-v2` name (read from the local D4RL file).
-        size: number of steps (default: D4RL's, see `default_size`).
+        name: `<task>-<level>-v5`, a D4RL `-v2` name (read from the local D4RL file), or a
+            decision-simulator scenario such as `fraud` (see `tether.envs.scenarios`).
+        size: number of steps (default: D4RL's, see `default_size`); episodes for scenarios.
         seed: generation seed.
         create_env: also make the matching Gymnasium v5 environment.
         progress: called with the number of new steps as generation advances.
@@ -184,6 +194,11 @@ def get_dataset(name: str, size: int | None = None, seed: int = 0, *, create_env
 
     if name.endswith("-v2"):
         return get_d4rl(name, create_env=create_env)
+    if is_scenario(name):  # simulator logs: `size` counts episodes; generated in a moment, not cached
+        from tether.envs.scenarios import get_scenario
+
+        scenario = get_scenario(name)
+        return scenario.logs(size, seed=seed), (scenario.env(seed) if create_env else None)
     task, _, _ = parse_name(name)
     size = size or default_size(name)
     cache_id = _cache_id(name, size, seed)

@@ -38,6 +38,8 @@ def _load_with_progress(source: str):
 
     if Path(source).expanduser().exists() or not datasets.is_known_name(source) or source.endswith("-v2"):
         return load_dataset(source)
+    if datasets.is_scenario(source):
+        return datasets.get_dataset(source, create_env=False)[0]
     return _get_builtin(source, size=None, seed=0)
 
 
@@ -177,6 +179,87 @@ def train(
     last = learner.history[-1][1]
     shown = {k: round(v, 3) for k, v in last.items() if isinstance(v, float) and "/" not in k}
     console.print(f"saved {path}; last epoch: {shown}")
+
+
+VERDICT_STYLE = {"offline-rl": "bold green", "bc-only": "bold yellow", "do-not-train": "bold red"}
+
+
+@app.command()
+def audit(
+    data: Annotated[str, typer.Argument(help="A file, a Minari dataset, a built-in name or a scenario.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    reference: Annotated[str | None, typer.Option(help="Reference dataset for SACo (default: the task's random "
+                                                        "dataset for built-in MuJoCo names).")] = None,
+    fail_on: Annotated[str | None, typer.Option("--fail-on", help="Exit 1 on this verdict (e.g. do-not-train) or "
+                                                                  "worse.")] = None,
+) -> None:
+    """Can these logs support offline RL, only behaviour cloning, or nothing? Verdict, reasons, next steps."""
+    from tether import datasets
+    from tether.audit import audit as run_audit
+
+    order = ["offline-rl", "bc-only", "do-not-train"]
+    if fail_on is not None and fail_on not in order:
+        _fail(ValueError(f"--fail-on must be one of {order}, got {fail_on!r}"))
+    try:
+        dataset = _load_with_progress(data)
+        ref = None
+        if reference is not None:
+            ref = _load_with_progress(reference)
+        elif not Path(data).expanduser().exists() and datasets.is_known_name(data) and not datasets.is_scenario(data):
+            task, _, _ = datasets.parse_name(data)
+            ref = datasets.get_dataset(f"{task}-random-v5", size=min(dataset.n_steps, 100_000), create_env=False)[0]
+        report = run_audit(dataset, reference=ref)
+    except (DatasetError, LookupError, ValueError) as err:
+        _fail(err)
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=1, default=float))
+    else:
+        _print_audit(report, data)
+    if fail_on is not None and order.index(report.verdict) >= order.index(fail_on):
+        raise typer.Exit(code=1)
+
+
+def _print_audit(report, name: str) -> None:
+    d = report.diagnostics
+    size, cov, sup, rep = d["size"], d["coverage"], d["action_support"], d["reproducibility"]
+    console.print(f"verdict for {name}: [{VERDICT_STYLE[report.verdict]}]{report.verdict}[/]")
+    table = Table(title="diagnostics", show_header=True)
+    for column in ("diagnostic", "value", "reading"):
+        table.add_column(column)
+    pct = size["return_percentiles"]
+    rows = [
+        ("size", f"{size['steps']:,} steps / {size['episodes']:,} episodes",
+         f"episode length {size['length_min']}-{size['length_max']} (median {size['length_median']:.0f}), "
+         f"{size['truncated_share']:.0%} cut by the log"),
+        ("returns", f"p5 {pct['5']:.2f} / p50 {pct['50']:.2f} / p95 {pct['95']:.2f}",
+         f"rewards are zero on {size['reward_sparsity']:.0%} of steps"),
+        ("trajectory quality", "-" if size["tq"] is None else f"{size['tq']:.2f}",
+         "0 = random, 1 = reference expert" if size["tq"] is not None else "no reference scores in the metadata"),
+        ("coverage", f"SACo {cov['saco']:.2f}" if cov["saco"] is not None
+         else f"{cov['unique_cells_per_step']:.3f} unique cells/step",
+         f"state regions evenness {cov['region_evenness']:.2f} (1 = evenly spread)"),
+    ]
+    if "mean_normalised_entropy" in sup:
+        rows.append(("action support", f"entropy {sup['mean_normalised_entropy']:.2f}",
+                     f"{sup['rare_or_untried_share']:.0%} of allowed actions rare or untried per region"))
+    else:
+        rows.append(("action support", f"spread {sup['mean_action_spread']:.3f}",
+                     "std of logged actions within state regions, as a share of the action range"))
+    rows.append(("reproducibility", f"R2 {rep['pseudo_r2']:.2f}" if rep["pseudo_r2"] is not None else "-",
+                 "held-out behaviour model vs a state-blind one"
+                 + ("" if rep["hidden_information_gap"] is None
+                    else f"; {rep['hidden_information_gap']:.3f} nats/step short of the logged propensities")))
+    props = d["propensities"]
+    rows.append(("propensities", "logged" if props["logged"] else "not logged", props["enables"]))
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    for reason in report.reasons:
+        console.print(f"- [{VERDICT_STYLE.get(reason.verdict, 'bold')}]{reason.verdict}[/] {reason.diagnostic} "
+                      f"(threshold {reason.threshold}): {reason.text}")
+    console.print("next steps:")
+    for step in report.next_steps:
+        console.print(f"  - {step}")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ class BehaviorModel:
     baseline_nll: float
     net: MLP
     n_outputs: int
+    heldout_rows: np.ndarray | None = None
 
     def _out(self, observations: np.ndarray) -> jax.Array:
         return self.net.apply(self.params, jnp.asarray((observations - self.mean) / self.std, jnp.float32))
@@ -43,6 +44,10 @@ class BehaviorModel:
         logits -= logits.max(1, keepdims=True)
         probs = np.exp(logits)
         return probs / probs.sum(1, keepdims=True)
+
+    def mean_action(self, observations: np.ndarray) -> np.ndarray:
+        """Continuous: the model's mean action per state (its best single guess of the logged action)."""
+        return np.asarray(self._out(observations), np.float64)[:, : self.n_outputs // 2]
 
     def log_prob(self, observations: np.ndarray, actions: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
         if self.discrete:
@@ -103,4 +108,6 @@ def fit_behavior_model(dataset: LoggedDataset, n_steps: int = 3000, hidden_dims:
         a = dataset.actions
         mu, sd = a[train].mean(0), a[train].std(0) + 1e-6
         baseline = float(np.mean(np.sum(0.5 * ((a[held] - mu) / sd) ** 2 + np.log(sd) + 0.5 * np.log(2 * np.pi), 1)))
-    return BehaviorModel(discrete, params, mean, std, heldout, baseline, net, n_out)
+    model = BehaviorModel(discrete, params, mean, std, heldout, baseline, net, n_out)
+    model.heldout_rows = held_index
+    return model

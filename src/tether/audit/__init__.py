@@ -1,0 +1,31 @@
+"""The dataset audit: can these logs support offline RL, only behaviour cloning, or nothing?
+
+    report = audit(dataset)            # AuditReport: verdict, reasons, next steps, diagnostics
+"""
+
+from __future__ import annotations
+
+import time
+
+from tether.audit import diagnostics as diag
+from tether.audit.verdict import THRESHOLDS, AuditReport, Reason, decide
+from tether.data import LoggedDataset
+
+
+def audit(dataset: LoggedDataset, reference: LoggedDataset | None = None, seed: int = 0) -> AuditReport:
+    """Run every diagnostic on `dataset` (SACo relative to `reference` when given) and decide."""
+    start = time.perf_counter()
+    results = {
+        "size": diag.size_and_returns(dataset),
+        "coverage": diag.coverage(dataset, reference, seed=seed),
+        "action_support": diag.action_support(dataset, seed=seed),
+        "reproducibility": diag.reproducibility(dataset, seed=seed),
+        "propensities": diag.propensities(dataset),
+        "drift": diag.drift(dataset),
+    }
+    report = decide(results, dataset.action_space.is_discrete)
+    report.diagnostics["seconds"] = time.perf_counter() - start
+    return report
+
+
+__all__ = ["THRESHOLDS", "AuditReport", "Reason", "audit", "decide"]

@@ -1,0 +1,200 @@
+"""Dataset diagnostics for the audit: each a number with a plain-language reading.
+
+All of them look only at the logs (and, where given, a reference dataset or reference scores):
+
+- `size_and_returns`: steps, episodes, lengths, truncated share, return percentiles, reward
+  sparsity, trajectory quality TQ = (mean return - ref_min) / (ref_max - ref_min) (Schweighofer et
+  al. 2022) when the metadata carries reference scores.
+- `coverage`: SACo-style unique state-action cells (each dimension cut into `bins` bins over bounds
+  pooled with the reference) relative to the reference's count on an equal-size sample, or unique
+  cells per step without a reference; and how evenly the steps spread over k-means state regions.
+- `action_support`: per state region, the behaviour's action entropy and the share of allowed
+  actions rarely (< 5%) or never tried (discrete), or the spread of logged actions relative to the
+  action range (continuous); and where the top-decile episodes live.
+- `reproducibility`: how well a held-out behaviour model predicts the logged actions: discrete, its
+  log-likelihood against a state-blind baseline and, when propensities are logged, against the
+  logged propensities themselves (a model that sees the logged state and still falls well short of
+  them means the decision maker used something the log does not hold: hidden confounding or an
+  incomplete state); continuous, the held-out R^2 of its mean action.
+- `propensities`: logged or not, their range, and what that enables.
+- `drift`: the first and second halves of the log (by timestamp when `extras` hold one, else by
+  order) compared on returns, actions and states.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tether.data import LoggedDataset
+from tether.ope.behavior import fit_behavior_model
+from tether.ope.support import state_regions
+
+
+def size_and_returns(data: LoggedDataset, gamma: float = 1.0) -> dict:
+    returns = data.episode_returns(gamma)
+    lengths = data.episode_lengths
+    ends = data.episode_ends - 1
+    out = {
+        "steps": data.n_steps, "episodes": data.n_episodes,
+        "length_min": int(lengths.min()), "length_median": float(np.median(lengths)), "length_max": int(lengths.max()),
+        "truncated_share": float(np.mean(data.truncations[ends])),
+        "return_percentiles": {str(p): float(np.percentile(returns, p)) for p in (5, 25, 50, 75, 95)},
+        "return_mean": float(returns.mean()), "return_std": float(returns.std()),
+        "reward_sparsity": float(np.mean(data.rewards == 0)),
+        "tq": None,
+    }
+    low, high = data.metadata.get("ref_min_score"), data.metadata.get("ref_max_score")
+    if low is not None and high is not None and high != low:
+        out["tq"] = float((returns.mean() - low) / (high - low))
+    return out
+
+
+def _cells(x: np.ndarray, low: np.ndarray, high: np.ndarray, bins: int) -> int:
+    scaled = np.clip(((x - low) / np.maximum(high - low, 1e-9) * bins).astype(np.int64), 0, bins - 1)
+    return len(np.unique(scaled, axis=0))
+
+
+def _state_actions(data: LoggedDataset) -> np.ndarray:
+    if data.action_space.is_discrete:
+        return np.concatenate([data.observations, data.actions[:, None].astype(np.float32)], 1)
+    return np.concatenate([data.observations, data.actions], 1)
+
+
+def coverage(data: LoggedDataset, reference: LoggedDataset | None = None, bins: int = 5, max_steps: int = 100_000,
+             n_regions: int = 8, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    sa = _state_actions(data)
+    out: dict = {"bins": bins}
+    if reference is not None:
+        ref = _state_actions(reference)
+        n = min(len(sa), len(ref), max_steps)
+        a, b = sa[rng.choice(len(sa), n, replace=False)], ref[rng.choice(len(ref), n, replace=False)]
+        low, high = np.minimum(a.min(0), b.min(0)), np.maximum(a.max(0), b.max(0))
+        out.update(saco=_cells(a, low, high, bins) / max(_cells(b, low, high, bins), 1), saco_reference="reference",
+                   compared_steps=n)
+    else:
+        a = sa[rng.choice(len(sa), min(len(sa), max_steps), replace=False)]
+        out.update(saco=None, saco_reference=None, unique_cells_per_step=_cells(a, a.min(0), a.max(0), bins) / len(a))
+    labels, centers, mean, std = state_regions(data.observations[rng.choice(data.n_steps, min(data.n_steps, max_steps),
+                                                                            replace=False)], n_regions, seed)
+    shares = np.bincount(labels, minlength=len(centers)) / len(labels)
+    nonzero = shares[shares > 0]
+    out["region_shares"] = shares.tolist()
+    out["region_evenness"] = float(-(nonzero * np.log(nonzero)).sum() / np.log(max(len(centers), 2)))
+    return out
+
+
+def _assign(observations: np.ndarray, centers: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    x = (observations - mean) / std
+    return np.concatenate([np.argmin(((c[:, None] - centers[None]) ** 2).sum(-1), 1)
+                           for c in np.array_split(x, max(1, len(x) // 50_000))])
+
+
+def action_support(data: LoggedDataset, n_regions: int = 8, rare: float = 0.05, seed: int = 0,
+                   max_steps: int = 200_000) -> dict:
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(data.n_steps, min(data.n_steps, max_steps), replace=False))
+    _, centers, mean, std = state_regions(data.observations[rows], n_regions, seed)
+    labels = _assign(data.observations[rows], centers, mean, std)
+    regions = []
+    if data.action_space.is_discrete:
+        n = data.action_space.n
+        masks = data.action_masks[rows] if data.action_masks is not None else np.ones((len(rows), n), bool)
+        probs = data.action_probs[rows] if data.action_probs is not None else None
+        for j in range(len(centers)):
+            member = labels == j
+            if not member.any():
+                continue
+            if probs is not None:  # per-state propensities: what the behaviour policy would do in these states
+                p = probs[member]
+                entropy = float(np.mean(-(p * np.log(np.maximum(p, 1e-12))).sum(1)))
+                tried = p.mean(0)
+            else:
+                tried = np.bincount(data.actions[rows][member], minlength=n) / member.sum()
+                entropy = float(-(tried[tried > 0] * np.log(tried[tried > 0])).sum())
+            allowed = masks[member].any(0)
+            rarely = float(np.mean(tried[allowed] < rare))
+            regions.append({"region": j, "share": float(member.mean()), "action_entropy": entropy,
+                            "normalised_entropy": entropy / np.log(max(allowed.sum(), 2)),
+                            "rare_or_untried_share": rarely, "never_tried_share": float(np.mean(tried[allowed] == 0))})
+        weights = np.array([r["share"] for r in regions])
+        summary = {"mean_normalised_entropy": float(np.average([r["normalised_entropy"] for r in regions],
+                                                               weights=weights)),
+                   "rare_or_untried_share": float(np.average([r["rare_or_untried_share"] for r in regions],
+                                                             weights=weights))}
+    else:
+        span = np.maximum(data.action_space.high - data.action_space.low, 1e-9)
+        actions = data.actions[rows]
+        for j in range(len(centers)):
+            member = labels == j
+            if member.sum() < 2:
+                continue
+            regions.append({"region": j, "share": float(member.mean()),
+                            "action_spread": float(np.mean(actions[member].std(0) / span))})
+        weights = np.array([r["share"] for r in regions])
+        summary = {"mean_action_spread": float(np.average([r["action_spread"] for r in regions], weights=weights))}
+    # where do the best episodes live? evenness of the top decile's states over regions, relative to all steps
+    returns = data.episode_returns()
+    top = np.flatnonzero(returns >= np.quantile(returns, 0.9))
+    in_top = np.isin(data.episode_ids[rows], top)
+    if in_top.any():
+        shares = np.bincount(labels[in_top], minlength=len(centers)) / in_top.sum()
+        nz = shares[shares > 0]
+        summary["top_decile_regions"] = int((shares > 0.05).sum())
+        summary["top_decile_evenness"] = float(-(nz * np.log(nz)).sum() / np.log(max(len(centers), 2)))
+    return {"regions": regions, **summary}
+
+
+def reproducibility(data: LoggedDataset, seed: int = 0, n_steps: int = 2000) -> dict:
+    model = fit_behavior_model(data, n_steps=n_steps, seed=seed)
+    out = {"heldout_nll": model.heldout_nll, "baseline_nll": model.baseline_nll, "logged_propensity_nll": None,
+           "hidden_information_gap": None}
+    held = model.heldout_rows
+    if data.action_space.is_discrete:
+        out["pseudo_r2"] = 1.0 - model.heldout_nll / model.baseline_nll if model.baseline_nll > 0 else None
+        if data.behavior_log_probs is not None:  # the model family can express any pi(a|s): the gap is meaningful
+            logged = float(-np.mean(data.behavior_log_probs[held]))
+            out["logged_propensity_nll"] = logged
+            out["hidden_information_gap"] = model.heldout_nll - logged
+    else:  # share of the logged actions' variance that the state explains (held-out R^2 of the mean action)
+        actions = data.actions[held]
+        residual = ((model.mean_action(data.observations[held]) - actions) ** 2).mean()
+        out["pseudo_r2"] = float(1.0 - residual / max(actions.var(0).mean(), 1e-12))
+    return out
+
+
+def propensities(data: LoggedDataset) -> dict:
+    if data.behavior_log_probs is None:
+        return {"logged": False, "enables": "FQE only; importance sampling needs an estimated behaviour model"}
+    p = np.exp(data.behavior_log_probs)
+    return {"logged": True, "min": float(p.min()), "max": float(p.max()), "share_below_0.01": float(np.mean(p < 0.01)),
+            "enables": "importance sampling and doubly robust estimates with the true propensities"}
+
+
+def drift(data: LoggedDataset) -> dict:
+    if data.n_episodes < 20:
+        return {"checked": False, "reason": "fewer than 20 episodes"}
+    order_key = next((k for k in ("timestamps", "timestamp", "time") if k in data.extras), None)
+    if order_key is not None:
+        first_time = data.extras[order_key][data.episode_starts]
+        order = np.argsort(first_time, kind="stable")
+    else:
+        order = np.arange(data.n_episodes)
+    early, late = order[: data.n_episodes // 2], order[data.n_episodes // 2:]
+    returns = data.episode_returns()
+    se = np.sqrt(returns[early].var() / len(early) + returns[late].var() / len(late)) + 1e-12
+    ids = data.episode_ids
+    e_rows, l_rows = np.isin(ids, early), np.isin(ids, late)
+    if data.action_space.is_discrete:
+        n = data.action_space.n
+        pe = np.bincount(data.actions[e_rows], minlength=n) / e_rows.sum()
+        pl = np.bincount(data.actions[l_rows], minlength=n) / l_rows.sum()
+        action_shift = float(0.5 * np.abs(pe - pl).sum())
+    else:
+        pooled = data.actions.std(0) + 1e-9
+        action_shift = float(np.max(np.abs(data.actions[e_rows].mean(0) - data.actions[l_rows].mean(0)) / pooled))
+    pooled = data.observations.std(0) + 1e-9
+    state_shift = float(np.max(np.abs(data.observations[e_rows].mean(0) - data.observations[l_rows].mean(0)) / pooled))
+    return {"checked": True, "ordered_by": order_key or "log order",
+            "return_shift_z": float((returns[late].mean() - returns[early].mean()) / se),
+            "action_shift": action_shift, "state_shift": state_shift}
