@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/tether info halfcheetah-medium-v5
+	$(BIN)/tether run
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -140,6 +140,31 @@ def flops_per_update(learner: Learner, dataset: LoggedDataset) -> float:
     return float(cost["flops"])
 
 
+PREDICT_CHUNK = 4096
+
+
+def _bucketed(fn, inputs: np.ndarray, extra: np.ndarray | None, axis: int) -> np.ndarray:
+    """Apply a jitted `fn(inputs, extra)` in chunks of at most PREDICT_CHUNK rows, each padded to a
+    power of two (at least 8), so any batch size reuses a handful of compiled shapes. `axis` is the
+    batch axis of the output (1 when outputs lead with the seed axis)."""
+    n = len(inputs)
+    outputs = []
+    for start in range(0, n, PREDICT_CHUNK):
+        stop = min(start + PREDICT_CHUNK, n)
+        size = max(8, 1 << (stop - start - 1).bit_length())
+        out = np.asarray(fn(_pad_rows(inputs, start, stop, size), _pad_rows(extra, start, stop, size)))
+        outputs.append(np.take(out, np.arange(stop - start), axis=axis))
+    return np.concatenate(outputs, axis=axis)
+
+
+def _pad_rows(x: np.ndarray | None, start: int, stop: int, size: int) -> np.ndarray | None:
+    """Rows `start:stop` of `x`, the last one repeated up to `size` rows."""
+    if x is None:
+        return None
+    rows = x[start:stop]
+    return rows if len(rows) == size else np.concatenate([rows, np.repeat(rows[-1:], size - len(rows), axis=0)])
+
+
 def resolve_device(device: str | bool | None) -> jax.Device:
     if device in (False, None) or (isinstance(device, str) and device.startswith("cpu")):
         return jax.devices("cpu")[0]
@@ -337,7 +362,8 @@ class Learner:
             if not action_masks.any(axis=1).all():
                 raise ValueError("action_masks: every state must allow at least one action")
         masked = action_masks is not None
-        actions = np.asarray(self._act(deterministic, masked)(self.state, obs, keys, action_masks))
+        act = self._act(deterministic, masked)
+        actions = _bucketed(lambda o, m: act(self.state, o, keys, m), obs, action_masks, axis=1)
         if self.spec.discrete_actions is None:
             actions = self.scaling.actions_from_unit(actions)
         return self._unseed(actions)
@@ -354,7 +380,8 @@ class Learner:
         acts = np.asarray(actions)
         acts = acts.astype(np.int32) if self.spec.discrete_actions else self.scaling.actions_to_unit(
             np.atleast_2d(acts).astype(np.float32))
-        values = np.asarray(self._act_cache["q"](self.state, obs, acts)) / self.scaling.reward_scale
+        values = _bucketed(lambda o, a: self._act_cache["q"](self.state, o, a), obs, acts, axis=1)
+        values = values / self.scaling.reward_scale
         return self._unseed(values)
 
     def seed_learners(self) -> list[Learner]:

@@ -16,7 +16,7 @@ def _transitions(dataset: LoggedDataset, max_transitions: int):
     tr = dataset.transitions()
     if len(tr.rewards) > max_transitions:
         index = np.linspace(0, len(tr.rewards) - 1, max_transitions).astype(np.int64)
-        tr = type(tr)(*(field[index] for field in tr))
+        tr = type(tr)(*(None if field is None else field[index] for field in tr))
     return tr
 
 

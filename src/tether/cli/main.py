@@ -181,6 +181,44 @@ def train(
     console.print(f"saved {path}; last epoch: {shown}")
 
 
+@app.command("run")
+def run_command(
+    data: Annotated[str | None, typer.Option("--data", help="A file, Minari dataset, built-in name or scenario "
+                                                           "(default halfcheetah-medium-v5).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="run.toml with RunConfig fields.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory (default runs/<data>).")] = None,
+    profile: Annotated[str | None, typer.Option(help="quick (default), seed or full.")] = None,
+    size: Annotated[int | None, typer.Option(help="Steps (episodes for scenarios) of a built-in dataset.")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the interrupted run in this "
+                                                                 "directory.")] = None,
+) -> None:
+    """Audit, BC baseline, candidates, offline evaluation, support checks, the gate and the memo."""
+    from tether.report.workflow import PROFILES, RunConfig, run
+
+    try:
+        if resume is not None:
+            results = run(RunConfig(), resume, resume=True, log=lambda m: progress_console.print(m))
+            out_dir = resume
+        else:
+            run_config = (RunConfig.from_toml(config, data=data, profile=profile, size=size) if config is not None
+                          else RunConfig(**{k: v for k, v in {"data": data, "profile": profile, "size": size}.items()
+                                            if v is not None}))
+            if run_config.profile not in PROFILES:
+                raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {run_config.profile!r}")
+            out_dir = out or Path("runs") / Path(run_config.data).name
+            results = run(run_config, out_dir, log=lambda m: progress_console.print(m))
+    except (DatasetError, LookupError, ValueError, FileNotFoundError) as err:
+        _fail(err)
+    table = Table(title=f"gate for {results['config']['data']} (audit: {results['audit']['verdict']})")
+    for column in ("candidate", "decision", "first reason"):
+        table.add_column(column)
+    for name, decision in results["decisions"].items():
+        style = {"go": "green", "investigate": "yellow", "no-go": "red"}[decision["decision"]]
+        table.add_row(name, f"[{style}]{decision['decision']}[/]", (decision["reasons"] or ["all conditions hold"])[0])
+    console.print(table)
+    console.print(f"memo: {out_dir / 'memo.html'} and {out_dir / 'memo.md'}")
+
+
 VERDICT_STYLE = {"offline-rl": "bold green", "bc-only": "bold yellow", "do-not-train": "bold red"}
 
 

@@ -154,24 +154,33 @@ class Comparison:
     warnings: list[str]
 
 
-def compare_policies(candidates: dict, dataset: LoggedDataset, gamma: float = 0.99, level: float = 0.95,
-                     **kwargs) -> list[Comparison]:
-    """Estimated improvement of each candidate over the behaviour policy, per estimator.
-
-    The behaviour policy's value is the logged mean discounted return; the improvement's interval
-    shifts each estimator's interval by it and widens it by the interval of the logged mean
-    (a conservative union of the two uncertainties).
-    """
+def behavior_value_interval(dataset: LoggedDataset, gamma: float, level: float = 0.95,
+                            seed: int = 0) -> tuple[float, float, float]:
+    """`(mean, low, high)` of the logged mean discounted return (percentile bootstrap over episodes)."""
     returns = dataset.episode_returns(gamma)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     means = [returns[rng.integers(0, len(returns), len(returns))].mean() for _ in range(500)]
     alpha = (1 - level) / 2
-    low_b, high_b = np.quantile(means, alpha), np.quantile(means, 1 - alpha)
-    base = float(returns.mean())
+    return float(returns.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def improvements(estimates: dict[str, Estimate], behavior: tuple[float, float, float]) -> dict:
+    """Estimator -> `(improvement, low, high)` over the behaviour policy. The interval shifts the
+    estimate's interval by the behaviour's and widens it by the behaviour's own (a conservative union)."""
+    base, low_b, high_b = behavior
+    return {name: (est.value - base, est.interval[0] - high_b, est.interval[1] - low_b)
+            for name, est in estimates.items() if np.isfinite(est.value)}
+
+
+def compare_policies(candidates: dict, dataset: LoggedDataset, gamma: float = 0.99, level: float = 0.95,
+                     **kwargs) -> list[Comparison]:
+    """Estimated improvement of each candidate over the behaviour policy (the logged mean discounted
+    return), per estimator; see `improvements` for the interval."""
+    behavior = behavior_value_interval(dataset, gamma, level)
     rows = []
     for name, policy in candidates.items():
-        for est in evaluate_policy(policy, dataset, gamma=gamma, level=level, **kwargs).values():
-            interval = (est.interval[0] - high_b, est.interval[1] - low_b)
-            rows.append(Comparison(name, est.estimator, est.value, est.value - base, interval, est.trusted,
-                                   est.warnings))
+        estimates = evaluate_policy(policy, dataset, gamma=gamma, level=level, **kwargs)
+        for estimator, (gain, low, high) in improvements(estimates, behavior).items():
+            est = estimates[estimator]
+            rows.append(Comparison(name, estimator, est.value, gain, (low, high), est.trusted, est.warnings))
     return rows

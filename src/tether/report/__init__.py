@@ -1,0 +1,1 @@
+"""The gate and the deployment memo, and the `tether run` workflow that produces them."""

@@ -1,0 +1,86 @@
+"""The deployment gate: go to a guarded online test, investigate, or no-go, per candidate.
+
+"go" needs all of: the audit allows offline RL; the candidate beats the behaviour-cloning baseline
+(FQE point estimates); for at least one estimator whose diagnostics pass, the lower end of the
+interval of its improvement over the behaviour policy is above zero; the support check passes; and
+training showed no instability. "no-go" when the audit says do-not-train, when training was
+unstable, or when no estimator puts the candidate above the behaviour policy. Anything else is
+"investigate". Each decision lists its evidence and, for each piece, what would have to be false
+for the policy to be unsafe after all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ASSUMPTIONS = {
+    "FQE": "FQE's function class represents the candidate's values and the logs cover the actions it takes "
+           "(FQE extrapolates silently where they do not)",
+    "IS": "the logged propensities are the true probabilities of the logged actions",
+    "PDIS": "the logged propensities are the true probabilities of the logged actions",
+    "WIS": "the logged propensities are right and the self-normalised estimate's bias is small",
+    "WPDIS": "the logged propensities are right and the self-normalised estimate's bias is small",
+    "DR": "either the propensities or the FQE model is right",
+    "WDR": "either the propensities or the FQE model is right, and the normalisation bias is small",
+}
+
+
+@dataclass
+class Decision:
+    candidate: str
+    decision: str  # "go", "investigate" or "no-go"
+    reasons: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+    unsafe_if: list[str] = field(default_factory=list)
+
+
+def decide(candidate: str, audit_verdict: str, audit_gap: float | None, estimates: dict, improvements: dict,
+           bc_value: float | None, support, instabilities: list[str]) -> Decision:
+    """`estimates`: estimator -> Estimate; `improvements`: estimator -> (improvement, low, high)."""
+    d = Decision(candidate, "investigate")
+    fqe = estimates.get("FQE")
+    beats_bc = fqe is not None and bc_value is not None and fqe.value > bc_value
+    trusted_positive = [e for e, (_, low, _) in improvements.items() if low > 0 and estimates[e].trusted]
+    any_positive = [e for e, (gain, _, _) in improvements.items() if gain > 0]
+
+    if audit_verdict == "do-not-train":
+        d.reasons.append("the audit found these logs cannot support a learned policy (verdict do-not-train)")
+    elif audit_verdict == "bc-only":
+        d.reasons.append("the audit allows behaviour cloning only: the logs cannot show a gain beyond the behaviour")
+    d.reasons += [f"training instability: {text}" for text in instabilities]
+    if not any_positive:
+        d.reasons.append("no estimator puts the candidate above the behaviour policy")
+    if fqe is not None and bc_value is not None:
+        d.reasons.append(f"FQE: {fqe.value:.3g} against the BC baseline's {bc_value:.3g}"
+                         + ("" if beats_bc else " (does not beat BC)"))
+    if trusted_positive:
+        for e in trusted_positive:
+            gain, low, high = improvements[e]
+            d.evidence.append(f"{e}: improvement {gain:+.3g} over the behaviour policy, interval "
+                              f"[{low:.3g}, {high:.3g}], diagnostics pass")
+            d.unsafe_if.append(f"{e}'s estimate is wrong: it assumes {ASSUMPTIONS[e]}")
+    else:
+        d.reasons.append("no estimator with passing diagnostics has an interval of improvement above zero")
+    untrusted = [e for e in any_positive if not estimates[e].trusted]
+    for e in untrusted:
+        d.reasons.append(f"{e} shows a gain but fails its diagnostics: " + "; ".join(estimates[e].warnings[:2]))
+    if support is not None:
+        if support.passed:
+            d.evidence.append(f"support check passed: {support.off_support:.1%} of the candidate's choices fall "
+                              "off the logged support")
+            d.unsafe_if.append("the state regions hide states where the candidate leaves the data (the check is per "
+                               "region, not per state)")
+        else:
+            worst = support.worst_regions(1)[0]
+            d.reasons.append(f"support check failed: {worst['off_support']:.0%} off support in region "
+                             f"{worst['region']} ({worst['share']:.0%} of the data)")
+    if audit_verdict == "offline-rl":
+        d.evidence.append("audit verdict offline-rl" + ("" if audit_gap is None else
+                                                        f" (hidden-information gap {audit_gap:.3f} nats/step)"))
+        d.unsafe_if.append("the logged state misses something the decision makers used, in a way the audit's "
+                           "reproducibility test could not see (it needs logged propensities to test)")
+    if audit_verdict == "do-not-train" or instabilities or not any_positive:
+        d.decision = "no-go"
+    elif audit_verdict == "offline-rl" and beats_bc and trusted_positive and (support is None or support.passed):
+        d.decision = "go"
+    return d

@@ -1,0 +1,274 @@
+"""`tether run`: audit, behaviour-cloning baseline, conservative candidates, offline evaluation,
+support checks, the gate and the memo, in one resumable run directory.
+
+Stages write their results under `OUT/` as they finish (`config.json`, `audit.json`,
+`learners/<algo>/` with metrics, checkpoints and the saved model, `evaluation/<algo>.json`,
+`results.json`, `memo.md`, `memo.html`); `run(..., resume=True)` skips what is done and resumes a
+learner from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tether.algos import AverageValueEstimationEvaluator, TrainingDivergedError, get_algo
+from tether.algos.engine import Learner
+from tether.data import LoggedDataset
+
+CONTINUOUS = {"baseline": "bc", "candidates": ("cql", "iql", "td3_plus_bc", "bcq")}
+DISCRETE = {"baseline": "discrete_bc", "candidates": ("discrete_cql", "discrete_bcq")}
+
+# gradient steps per learner and for each FQE, by profile
+PROFILES = {
+    "quick": {"baseline": 3000, "cql": 1000, "bcq": 1000, "iql": 3000, "td3_plus_bc": 3000, "discrete_cql": 3000,
+              "discrete_bcq": 3000, "fqe": 5000},
+    "seed": {"baseline": 10_000, "cql": 20_000, "discrete_cql": 20_000, "fqe": 10_000, "only": ("cql", "discrete_cql")},
+    "full": {"baseline": 50_000, "cql": 100_000, "bcq": 100_000, "iql": 100_000, "td3_plus_bc": 100_000,
+             "discrete_cql": 50_000, "discrete_bcq": 50_000, "fqe": 30_000},
+}
+
+
+@dataclass
+class RunConfig:
+    data: str = "halfcheetah-medium-v5"
+    profile: str = "quick"
+    size: int | None = None  # steps (episodes for simulator scenarios) of a built-in dataset; None = default
+    gamma: float = 0.99
+    seed: int = 0
+    steps: dict[str, int] = field(default_factory=dict)  # overrides of the profile's steps
+    candidates: list[str] | None = None
+    hyperparameters: dict[str, dict] = field(default_factory=dict)  # algo -> config overrides
+    fqe: dict = field(default_factory=dict)  # FQEConfig overrides
+
+    @classmethod
+    def from_toml(cls, path: Path, **overrides) -> RunConfig:
+        """Read a `run.toml` (top-level keys are RunConfig fields; `[hyperparameters.cql]`, `[steps]`, `[fqe]`
+        tables), then apply `overrides` that are not None."""
+        import tomllib
+
+        fields = tomllib.loads(Path(path).read_text())
+        unknown = set(fields) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{path}: unknown keys {sorted(unknown)}; allowed: {sorted(cls.__dataclass_fields__)}")
+        return cls(**{**fields, **{k: v for k, v in overrides.items() if v is not None}})
+
+    def steps_for(self, name: str) -> int:
+        table = {**PROFILES[self.profile], **self.steps}
+        return int(table.get(name, table["baseline"]))
+
+
+def _atomic_json(path: Path, payload) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=1, default=_jsonable))
+    os.replace(tmp, path)
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def load_data(config: RunConfig) -> tuple[LoggedDataset, object]:
+    """`(dataset, truth)`: truth is a scenario (exact values), a gym env (rollouts) or None."""
+    from tether import datasets
+    from tether.data import load_dataset
+
+    if Path(config.data).expanduser().exists() or not datasets.is_known_name(config.data):
+        return load_dataset(config.data), None
+    if datasets.is_scenario(config.data):
+        from tether.envs.scenarios import get_scenario
+
+        scenario = get_scenario(config.data)
+        return scenario.logs(config.size, seed=config.seed), scenario
+    dataset, env = datasets.get_dataset(config.data, size=config.size, seed=config.seed)
+    return dataset, env
+
+
+def _instabilities(history: list, data: LoggedDataset, gamma: float, learner: Learner) -> list[str]:
+    found = []
+    values = [record.get("average_value") for _, record in history if record.get("average_value") is not None]
+    bound = float(np.abs(data.rewards).max()) / (1 - gamma)
+    if values and values[-1] > 2 * bound:
+        found.append(f"value blow-up: average Q {values[-1]:.3g} exceeds twice the largest value any return "
+                     f"could have ({bound:.3g})")
+    if not data.action_space.is_discrete:
+        sample = data.observations[np.linspace(0, data.n_steps - 1, min(2000, data.n_steps)).astype(int)]
+        spread = learner.predict(sample).std(0).max()
+        span = float(np.max(data.action_space.high - data.action_space.low))
+        if spread < 1e-3 * span:
+            found.append(f"policy collapse: the same action in every state (spread {spread:.2g})")
+    return found
+
+
+def train_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path, resume: bool) -> dict:
+    run_dir = out / "learners" / name
+    model_path = run_dir / "model.tether"
+    summary_path = run_dir / "summary.json"
+    if resume and summary_path.exists() and model_path.exists():
+        return json.loads(summary_path.read_text())
+    steps = config.steps_for("baseline" if name in ("bc", "discrete_bc") else name)
+    cfg_cls = get_algo(name).config_cls
+    overrides = {"gamma": config.gamma} if "gamma" in cfg_cls.__dataclass_fields__ else {}
+    if config.profile == "seed" and name == "cql":
+        overrides["conservative_weight"] = 5.0
+    overrides.update(config.hyperparameters.get(name, {}))
+    if "hidden_dims" in overrides:
+        overrides["hidden_dims"] = tuple(overrides["hidden_dims"])
+    learner = cfg_cls(**overrides).create()
+    evaluators = {"average_value": AverageValueEstimationEvaluator(max_transitions=1000)} \
+        if get_algo(name).q_value is not None else {}
+    start = time.perf_counter()
+    diverged = None
+    try:
+        learner.fit(data, n_steps=steps, n_steps_per_epoch=max(steps // 5, 1), evaluators=evaluators,
+                    seeds=[config.seed], show_progress=False, run_dir=run_dir,
+                    resume=resume and (run_dir / "checkpoint.msgpack").exists())
+    except TrainingDivergedError as err:
+        diverged = str(err)
+    learner.save(model_path)
+    history = [(epoch, {k: v for k, v in record.items() if isinstance(v, int | float)})
+               for epoch, record in learner.history]
+    problems = ([f"divergence: {diverged}"] if diverged else []) + _instabilities(history, data, config.gamma, learner)
+    summary = {"algo": name, "steps": steps, "seconds": time.perf_counter() - start, "history": history,
+               "instabilities": problems}
+    _atomic_json(summary_path, summary)
+    return summary
+
+
+def evaluate_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path, resume: bool, truth) -> dict:
+    from tether.ope import FQEConfig, evaluate_policy, support_check
+
+    path = out / "evaluation" / f"{name}.json"
+    if resume and path.exists():
+        return json.loads(path.read_text())
+    learner = Learner.load(out / "learners" / name / "model.tether")
+    estimators = ("FQE", "IS", "PDIS", "WIS", "WPDIS", "DR", "WDR") if data.action_space.is_discrete else ("FQE",)
+    fqe_options = {**config.fqe, **({"hidden_dims": tuple(config.fqe["hidden_dims"])} if "hidden_dims" in config.fqe
+                                    else {})}
+    fqe_config = FQEConfig(**{"gamma": config.gamma, **fqe_options})
+    estimates = evaluate_policy(learner, data, gamma=config.gamma, estimators=estimates_for(data, estimators),
+                                fqe_steps=config.steps_for("fqe"), fqe_config=fqe_config, seed=config.seed)
+    support = support_check(learner, data, seed=config.seed)
+    result = {"estimates": {k: asdict(v) | {"trusted": v.trusted} for k, v in estimates.items()},
+              "support": asdict(support), "truth": true_value(learner, truth, config.gamma)}
+    _atomic_json(path, result)
+    return result
+
+
+def estimates_for(data: LoggedDataset, estimators: tuple[str, ...]) -> tuple[str, ...]:
+    """The IS family only where propensities are logged (a fitted model's estimates are run by the
+    audit's reproducibility check instead, and the memo says they were skipped)."""
+    if data.behavior_log_probs is None:
+        return tuple(e for e in estimators if e == "FQE")
+    return estimators
+
+
+def true_value(learner: Learner, truth, gamma: float) -> dict | None:
+    """Ground truth where a simulator exists: exact (scenarios) or by rollouts (gym env; undiscounted)."""
+    if truth is None:
+        return None
+    if hasattr(truth, "true_value"):
+        return {"kind": "exact", "discounted": truth.true_value(learner, gamma), "undiscounted": truth.true_value(
+            learner, 1.0)}
+    from tether.algos import EnvironmentEvaluator
+
+    return {"kind": "rollouts (5 episodes)", "undiscounted": EnvironmentEvaluator(truth, n_trials=5)(learner)}
+
+
+def run(config: RunConfig, out: Path, resume: bool = False, log=print) -> dict:
+    """Run the whole workflow into `out` and return the results (also written to `out/results.json`)."""
+    from tether.audit import audit
+    from tether.ope import SupportReport, behavior_value_interval, improvements
+    from tether.ope.evaluate import Estimate
+    from tether.report import gate
+    from tether.report.memo import write_memo
+
+    out = Path(out)
+    config_path = out / "config.json"
+    if resume:
+        if not config_path.exists():
+            raise FileNotFoundError(f"{out} holds no config.json: nothing to resume (start a run with --out {out})")
+        config = RunConfig(**json.loads(config_path.read_text())["config"])
+    started = time.perf_counter()
+    log(f"loading {config.data}")
+    data, truth = load_data(config)
+    fingerprint = data.fingerprint()
+    if resume and json.loads(config_path.read_text())["fingerprint"] != fingerprint:
+        raise ValueError(f"the data behind {config.data} changed since the run started; start a new run directory")
+    _atomic_json(config_path, {"config": asdict(config), "fingerprint": fingerprint, "versions": versions(),
+                               "seeds": [config.seed]})
+    log("auditing")
+    audit_path = out / "audit.json"
+    if resume and audit_path.exists():
+        audit_json = json.loads(audit_path.read_text())
+    else:
+        audit_json = audit(data, seed=config.seed).to_json()
+        _atomic_json(audit_path, audit_json)
+    roles = DISCRETE if data.action_space.is_discrete else CONTINUOUS
+    candidates = list(config.candidates or roles["candidates"])
+    only = PROFILES[config.profile].get("only")
+    if only and config.candidates is None:
+        candidates = [c for c in candidates if c in only]
+    names = [roles["baseline"], *candidates]
+    training, evaluation = {}, {}
+    for name in names:
+        log(f"training {name} ({config.steps_for('baseline' if name == roles['baseline'] else name)} steps)")
+        training[name] = train_stage(name, config, data, out, resume)
+        log(f"evaluating {name} offline")
+        evaluation[name] = evaluate_stage(name, config, data, out, resume, truth)
+    behavior = behavior_value_interval(data, config.gamma, seed=config.seed)
+    bc_fqe = evaluation[roles["baseline"]]["estimates"]["FQE"]["value"]
+    decisions = {}
+    for name in candidates:
+        estimates = {k: Estimate(**{f: v[f] for f in Estimate.__dataclass_fields__})
+                     for k, v in evaluation[name]["estimates"].items()}
+        gains = improvements(estimates, behavior)
+        support = SupportReport(**evaluation[name]["support"])
+        decisions[name] = asdict(gate.decide(name, audit_json["verdict"],
+                                             audit_json["diagnostics"]["reproducibility"]["hidden_information_gap"],
+                                             estimates, gains, bc_fqe, support, training[name]["instabilities"]))
+        decisions[name]["improvements"] = gains
+    results = {"config": asdict(config), "fingerprint": fingerprint, "versions": versions(), "audit": audit_json,
+               "behavior_value": {"mean": behavior[0], "interval": behavior[1:]}, "training": training,
+               "evaluation": evaluation, "decisions": decisions, "baseline": roles["baseline"],
+               "candidates": candidates, "truth_kind": _truth_kind(truth), "data_summary": _data_summary(data, config),
+               "seconds": time.perf_counter() - started}
+    _atomic_json(out / "results.json", results)
+    write_memo(results, out)
+    log(f"memo: {out / 'memo.html'} and {out / 'memo.md'}")
+    return results
+
+
+def _truth_kind(truth) -> str | None:
+    if truth is None:
+        return None
+    return "simulator (exact values)" if hasattr(truth, "true_value") else "simulator (rollouts)"
+
+
+def _data_summary(data: LoggedDataset, config: RunConfig) -> dict:
+    return {"name": config.data, "steps": data.n_steps, "episodes": data.n_episodes,
+            "returns": data.episode_returns().tolist(), "discrete": data.action_space.is_discrete,
+            "propensities_logged": data.behavior_log_probs is not None, "metadata": {
+                k: v for k, v in data.metadata.items() if isinstance(v, str | int | float | bool)}}
+
+
+def versions() -> dict:
+    import jax
+
+    import tether
+
+    return {"tether": getattr(tether, "__version__", "0.1.0"), "jax": jax.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
