@@ -26,6 +26,9 @@ CONTINUOUS = {"baseline": "bc", "candidates": ("cql", "iql", "td3_plus_bc", "bcq
 DISCRETE = {"baseline": "discrete_bc", "candidates": ("discrete_cql", "discrete_bcq")}
 
 # gradient steps per learner and for each FQE, by profile
+# offline evaluation fits on a random subset of whole episodes up to this many steps (None: all)
+EVAL_STEPS = {"quick": 100_000, "seed": 200_000, "full": None}
+
 PROFILES = {
     "quick": {"baseline": 3000, "cql": 1000, "bcq": 1000, "iql": 3000, "td3_plus_bc": 3000, "discrete_cql": 3000,
               "discrete_bcq": 3000, "fqe": 5000},
@@ -155,6 +158,7 @@ def evaluate_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path,
     if resume and path.exists():
         return json.loads(path.read_text())
     learner = Learner.load(out / "learners" / name / "model.tether")
+    data = evaluation_data(data, config)
     estimators = ("FQE", "IS", "PDIS", "WIS", "WPDIS", "DR", "WDR") if data.action_space.is_discrete else ("FQE",)
     fqe_options = {**config.fqe, **({"hidden_dims": tuple(config.fqe["hidden_dims"])} if "hidden_dims" in config.fqe
                                     else {})}
@@ -163,9 +167,19 @@ def evaluate_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path,
                                 fqe_steps=config.steps_for("fqe"), fqe_config=fqe_config, seed=config.seed)
     support = support_check(learner, data, seed=config.seed)
     result = {"estimates": {k: asdict(v) | {"trusted": v.trusted} for k, v in estimates.items()},
-              "support": asdict(support), "truth": true_value(learner, truth, config.gamma)}
+              "support": asdict(support), "truth": true_value(learner, truth, config.gamma),
+              "evaluated_steps": data.n_steps, "evaluated_episodes": data.n_episodes}
     _atomic_json(path, result)
     return result
+
+
+def evaluation_data(data: LoggedDataset, config: RunConfig) -> LoggedDataset:
+    """The episodes offline evaluation uses: all, or a seeded random subset within the profile's step cap."""
+    cap = EVAL_STEPS[config.profile]
+    if cap is None or data.n_steps <= cap:
+        return data
+    fraction = cap / data.n_steps
+    return data.subsample(fraction=fraction, seed=config.seed)
 
 
 def estimates_for(data: LoggedDataset, estimators: tuple[str, ...]) -> tuple[str, ...]:
