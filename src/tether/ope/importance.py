@@ -30,7 +30,6 @@ class EpisodeTable:
 
     rewards: np.ndarray  # zero after each episode's end
     ratios: np.ndarray  # pi / pi_b per step, 1 after the end
-    valid: np.ndarray  # bool, True on real steps
     discounts: np.ndarray  # [T] gamma^t
     q_logged: np.ndarray | None = None  # Q(s_t, a_t), zero after the end
     v_policy: np.ndarray | None = None  # V(s_t) = E_pi Q(s_t, .), zero after the end
@@ -48,8 +47,8 @@ class EpisodeTable:
 
     def select(self, episodes: np.ndarray) -> EpisodeTable:
         pick = lambda x: None if x is None else x[episodes]  # noqa: E731
-        return EpisodeTable(self.rewards[episodes], self.ratios[episodes], self.valid[episodes], self.discounts,
-                            pick(self.q_logged), pick(self.v_policy))
+        return EpisodeTable(self.rewards[episodes], self.ratios[episodes], self.discounts, pick(self.q_logged),
+                            pick(self.v_policy))
 
 
 def pad_episodes(dataset: LoggedDataset, values: np.ndarray, fill: float) -> np.ndarray:
@@ -65,12 +64,11 @@ def episode_table(dataset: LoggedDataset, target_log_probs: np.ndarray, behavior
                   gamma: float, q_logged: np.ndarray | None = None,
                   v_policy: np.ndarray | None = None) -> EpisodeTable:
     ratios = np.exp(np.clip(target_log_probs - behavior_log_probs, -50, 50))
-    valid = pad_episodes(dataset, np.ones(dataset.n_steps), 0.0).astype(bool)
     rewards = pad_episodes(dataset, dataset.rewards, 0.0)
     discounts = gamma ** np.arange(rewards.shape[1])
     q = None if q_logged is None else pad_episodes(dataset, q_logged, 0.0)
     v = None if v_policy is None else pad_episodes(dataset, v_policy, 0.0)
-    return EpisodeTable(rewards, pad_episodes(dataset, ratios, 1.0), valid, discounts, q, v)
+    return EpisodeTable(rewards, pad_episodes(dataset, ratios, 1.0), discounts, q, v)
 
 
 # ---------------------------------------------------------------------------- estimators
@@ -136,9 +134,10 @@ def bootstrap_interval(t: EpisodeTable, estimator, n_boot: int = 500, level: flo
     return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
 
 
-def empirical_bernstein_lower(x: np.ndarray, c: float, delta: float) -> float:
-    """Maurer & Pontil (2009) lower bound on E[min(X, c)] for X >= 0, with probability 1 - delta."""
-    n = len(x)
+def empirical_bernstein_lower(x: np.ndarray, c: float, delta: float, n: int | None = None) -> float:
+    """Maurer & Pontil (2009) lower bound on E[min(X, c)] for X >= 0, with probability 1 - delta;
+    `n` (default `len(x)`) is the sample size the bound is computed for (used to tune `c`)."""
+    n = len(x) if n is None else n
     y = np.minimum(x, c)
     log_term = np.log(2.0 / delta)
     return float(y.mean() - np.sqrt(2.0 * y.var(ddof=1) * log_term / n) - 7.0 * c * log_term / (3.0 * (n - 1)))
@@ -167,14 +166,8 @@ def high_confidence_lower_bound(terms: np.ndarray, weights: np.ndarray, floor: f
     if len(candidates) == 0:
         return float(floor)
     # choose c on the tuning split with the test split's size (Thomas et al.'s recipe)
-    best = max(candidates, key=lambda c: _bound_with_size(tune, c, delta, len(test)))
+    best = max(candidates, key=lambda c: empirical_bernstein_lower(tune, c, delta, len(test)))
     return float(floor + max(empirical_bernstein_lower(test, best, delta), 0.0))
-
-
-def _bound_with_size(x: np.ndarray, c: float, delta: float, n: int) -> float:
-    y = np.minimum(x, c)
-    log_term = np.log(2.0 / delta)
-    return float(y.mean() - np.sqrt(2.0 * y.var(ddof=1) * log_term / n) - 7.0 * c * log_term / (3.0 * (n - 1)))
 
 
 # ---------------------------------------------------------------------------- diagnostics

@@ -4,9 +4,10 @@
 (FQE point estimates); for at least one estimator whose diagnostics pass, the lower end of the
 interval of its improvement over the behaviour policy is above zero; the support check passes; and
 training showed no instability. "no-go" when the audit says do-not-train, when training was
-unstable, or when no estimator puts the candidate above the behaviour policy. Anything else is
-"investigate". Each decision lists its evidence and, for each piece, what would have to be false
-for the policy to be unsafe after all.
+unstable, or when estimators whose diagnostics pass all put the candidate at or below the behaviour
+policy. Anything else is "investigate", including the case where no estimator passed its
+diagnostics at all (the evidence is missing, not negative). Each decision lists its evidence
+and, for each piece, what would have to be false for the policy to be unsafe after all.
 """
 
 from __future__ import annotations
@@ -42,13 +43,20 @@ def decide(candidate: str, audit_verdict: str, audit_gap: float | None, estimate
     beats_bc = fqe is not None and bc_value is not None and fqe.value > bc_value
     trusted_positive = [e for e, (_, low, _) in improvements.items() if low > 0 and estimates[e].trusted]
     any_positive = [e for e, (gain, _, _) in improvements.items() if gain > 0]
+    trusted = [e for e in improvements if estimates[e].trusted]
+    trusted_negative = bool(trusted) and all(improvements[e][0] <= 0 for e in trusted)
 
     if audit_verdict == "do-not-train":
         d.reasons.append("the audit found these logs cannot support a learned policy (verdict do-not-train)")
     elif audit_verdict == "bc-only":
         d.reasons.append("the audit allows behaviour cloning only: the logs cannot show a gain beyond the behaviour")
     d.reasons += [f"training instability: {text}" for text in instabilities]
-    if not any_positive:
+    if not trusted:
+        d.reasons.append("no estimator passed its diagnostics: the offline evidence is inconclusive")
+    elif trusted_negative:
+        d.reasons.append("every estimator that passed its diagnostics puts the candidate at or below the behaviour "
+                         "policy")
+    elif not any_positive:
         d.reasons.append("no estimator puts the candidate above the behaviour policy")
     if fqe is not None and bc_value is not None:
         d.reasons.append(f"FQE: {fqe.value:.3g} against the BC baseline's {bc_value:.3g}"
@@ -79,7 +87,7 @@ def decide(candidate: str, audit_verdict: str, audit_gap: float | None, estimate
                                                         f" (hidden-information gap {audit_gap:.3f} nats/step)"))
         d.unsafe_if.append("the logged state misses something the decision makers used, in a way the audit's "
                            "reproducibility test could not see (it needs logged propensities to test)")
-    if audit_verdict == "do-not-train" or instabilities or not any_positive:
+    if audit_verdict == "do-not-train" or instabilities or trusted_negative:
         d.decision = "no-go"
     elif audit_verdict == "offline-rl" and beats_bc and trusted_positive and (support is None or support.passed):
         d.decision = "go"
