@@ -36,7 +36,10 @@ def test_datasets_list_json_lists_every_name():
     result = runner.invoke(app, ["datasets", "list", "--json"])
     assert result.exit_code == 0
     rows = json.loads(result.output)
-    assert len(rows) == 15 and {r["name"] for r in rows} >= {"halfcheetah-medium-v5", "hopper-random-v5"}
+    from tether.envs import SCENARIOS
+
+    assert len(rows) == 15 + len(SCENARIOS)
+    assert {r["name"] for r in rows} >= {"halfcheetah-medium-v5", "hopper-random-v5", "fraud", "treatment-confounded"}
 
 
 def test_train_writes_a_loadable_model(tmp_path):

@@ -113,14 +113,24 @@ def datasets_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
         cached = (datasets.tether_home() / "datasets" / name / "data" / "metadata.json").exists()
         available = level == "random" or task in tasks
         rows.append({"name": name, "available": available, "cached": cached})
+    from tether.envs.scenarios import get_scenario, scenario_names
+
+    scenarios = [{"name": n, "failure_mode": get_scenario(n).failure_mode, "description": get_scenario(n).description}
+                 for n in scenario_names()]
     if as_json:
-        typer.echo(json.dumps(rows, indent=1))
+        typer.echo(json.dumps(rows + scenarios, indent=1))
         return
     table = Table(title=f"built-in datasets (cache: {datasets.tether_home() / 'datasets'})")
     for column in ("name", "zoo policy", "cached"):
         table.add_column(column)
     for row in rows:
         table.add_row(row["name"], "yes" if row["available"] else "[red]not trained[/]", "yes" if row["cached"] else "")
+    console.print(table)
+    table = Table(title="decision-simulator scenarios (generated on use, exact ground truth)")
+    for column in ("name", "failure mode", "logging"):
+        table.add_column(column)
+    for row in scenarios:
+        table.add_row(row["name"], row["failure_mode"], row["description"])
     console.print(table)
 
 

@@ -132,6 +132,10 @@ def _build() -> dict[str, Callable[[], Scenario]]:
 SCENARIOS = _build()
 
 
+def scenario_names() -> list[str]:
+    return list(SCENARIOS)
+
+
 def get_scenario(name: str) -> Scenario:
     if name not in SCENARIOS:
         raise KeyError(f"unknown scenario {name!r}; choose one of {sorted(SCENARIOS)}")
