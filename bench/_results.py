@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+# the interpreter with d3rlpy for side-by-side runs: bench/.venv-d3rlpy (`make bench-peers`), or TETHER_PEER_PYTHON
+PEER_PYTHON = Path(os.environ.get("TETHER_PEER_PYTHON", Path(__file__).parent / ".venv-d3rlpy" / "bin" / "python"))
 
 
 def machine() -> dict:

@@ -27,13 +27,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _results import RESULTS, write_results  # noqa: E402
+from _results import PEER_PYTHON, RESULTS, write_results  # noqa: E402
 
 from tether.algos import EnvironmentEvaluator, get_algo  # noqa: E402
 from tether.data import save_dataset  # noqa: E402
 from tether.datasets import get_dataset, normalized_score  # noqa: E402
 
-PEER_PYTHON = Path(os.environ.get("TETHER_PEER_PYTHON", Path(__file__).parent / ".venv-d3rlpy" / "bin" / "python"))
 PEER_SCRIPT = Path(__file__).parent / "peers" / "d3rlpy_score.py"
 SEEDS = (0, 1, 2)
 

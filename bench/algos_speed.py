@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -27,14 +26,13 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _results import RESULTS, write_results  # noqa: E402
+from _results import PEER_PYTHON, RESULTS, write_results  # noqa: E402
 from load_formats import synthetic  # noqa: E402
 
 from tether.algos import BCConfig, BCQConfig, CQLConfig, IQLConfig, TD3PlusBCConfig  # noqa: E402
 from tether.algos.engine import flops_per_update  # noqa: E402
 from tether.data import save_dataset  # noqa: E402
 
-PEER_PYTHON = Path(os.environ.get("TETHER_PEER_PYTHON", Path(__file__).parent / ".venv-d3rlpy" / "bin" / "python"))
 CONFIGS = {"bc": BCConfig, "td3_plus_bc": TD3PlusBCConfig, "iql": IQLConfig, "cql": CQLConfig, "bcq": BCQConfig}
 
 

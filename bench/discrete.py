@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -24,12 +23,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _results import write_results  # noqa: E402
+from _results import PEER_PYTHON, write_results  # noqa: E402
 
 from tether.algos import get_algo  # noqa: E402
 from tether.envs import get_scenario  # noqa: E402
 
-PEER_PYTHON = Path(os.environ.get("TETHER_PEER_PYTHON", Path(__file__).parent / ".venv-d3rlpy" / "bin" / "python"))
 PEER_SCRIPT = Path(__file__).parent / "peers" / "d3rlpy_discrete.py"
 SEEDS = (0, 1, 2)
 ALGOS = ("discrete_bc", "discrete_cql", "discrete_bcq")

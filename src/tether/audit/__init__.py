@@ -15,10 +15,11 @@ from tether.data import LoggedDataset
 def audit(dataset: LoggedDataset, reference: LoggedDataset | None = None, seed: int = 0) -> AuditReport:
     """Run every diagnostic on `dataset` (SACo relative to `reference` when given) and decide."""
     start = time.perf_counter()
+    regions = diag.regions_of(dataset, seed=seed)  # k-means once, shared by coverage and action support
     results = {
         "size": diag.size_and_returns(dataset),
-        "coverage": diag.coverage(dataset, reference, seed=seed),
-        "action_support": diag.action_support(dataset, seed=seed),
+        "coverage": diag.coverage(dataset, reference, regions=regions, seed=seed),
+        "action_support": diag.action_support(dataset, regions=regions, seed=seed),
         "reproducibility": diag.reproducibility(dataset, seed=seed),
         "propensities": diag.propensities(dataset),
         "drift": diag.drift(dataset),

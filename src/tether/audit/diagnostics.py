@@ -23,6 +23,8 @@ All of them look only at the logs (and, where given, a reference dataset or refe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from tether.data import LoggedDataset
@@ -60,8 +62,24 @@ def _state_actions(data: LoggedDataset) -> np.ndarray:
     return np.concatenate([data.observations, data.actions], 1)
 
 
+@dataclass(frozen=True)
+class Regions:
+    """K-means state regions of a sample of logged steps: `labels[i]` is the region of step `rows[i]`."""
+
+    rows: np.ndarray
+    labels: np.ndarray
+    n: int
+
+
+def regions_of(data: LoggedDataset, n_regions: int = 8, seed: int = 0, max_steps: int = 200_000) -> Regions:
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(data.n_steps, min(data.n_steps, max_steps), replace=False))
+    labels, centers, _, _ = state_regions(data.observations[rows], n_regions, seed)
+    return Regions(rows, labels, len(centers))
+
+
 def coverage(data: LoggedDataset, reference: LoggedDataset | None = None, bins: int = 5, max_steps: int = 100_000,
-             n_regions: int = 8, seed: int = 0) -> dict:
+             regions: Regions | None = None, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     sa = _state_actions(data)
     out: dict = {"bins": bins}
@@ -75,33 +93,28 @@ def coverage(data: LoggedDataset, reference: LoggedDataset | None = None, bins: 
     else:
         a = sa[rng.choice(len(sa), min(len(sa), max_steps), replace=False)]
         out.update(saco=None, saco_reference=None, unique_cells_per_step=_cells(a, a.min(0), a.max(0), bins) / len(a))
-    labels, centers, mean, std = state_regions(data.observations[rng.choice(data.n_steps, min(data.n_steps, max_steps),
-                                                                            replace=False)], n_regions, seed)
-    shares = np.bincount(labels, minlength=len(centers)) / len(labels)
-    nonzero = shares[shares > 0]
+    regions = regions or regions_of(data, seed=seed)
+    shares = np.bincount(regions.labels, minlength=regions.n) / len(regions.labels)
     out["region_shares"] = shares.tolist()
-    out["region_evenness"] = float(-(nonzero * np.log(nonzero)).sum() / np.log(max(len(centers), 2)))
+    out["region_evenness"] = _evenness(shares, regions.n)
     return out
 
 
-def _assign(observations: np.ndarray, centers: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    x = (observations - mean) / std
-    return np.concatenate([np.argmin(((c[:, None] - centers[None]) ** 2).sum(-1), 1)
-                           for c in np.array_split(x, max(1, len(x) // 50_000))])
+def _evenness(shares: np.ndarray, n: int) -> float:
+    """Entropy of a distribution over `n` regions, divided by its maximum (1 = evenly spread)."""
+    nonzero = shares[shares > 0]
+    return float(-(nonzero * np.log(nonzero)).sum() / np.log(max(n, 2)))
 
 
-def action_support(data: LoggedDataset, n_regions: int = 8, rare: float = 0.05, seed: int = 0,
-                   max_steps: int = 200_000) -> dict:
-    rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(data.n_steps, min(data.n_steps, max_steps), replace=False))
-    _, centers, mean, std = state_regions(data.observations[rows], n_regions, seed)
-    labels = _assign(data.observations[rows], centers, mean, std)
-    regions = []
+def action_support(data: LoggedDataset, regions: Regions | None = None, rare: float = 0.05, seed: int = 0) -> dict:
+    regions = regions or regions_of(data, seed=seed)
+    rows, labels, n_regions = regions.rows, regions.labels, regions.n
+    per_region = []
     if data.action_space.is_discrete:
         n = data.action_space.n
         masks = data.action_masks[rows] if data.action_masks is not None else np.ones((len(rows), n), bool)
         probs = data.action_probs[rows] if data.action_probs is not None else None
-        for j in range(len(centers)):
+        for j in range(n_regions):
             member = labels == j
             if not member.any():
                 continue
@@ -114,35 +127,34 @@ def action_support(data: LoggedDataset, n_regions: int = 8, rare: float = 0.05, 
                 entropy = float(-(tried[tried > 0] * np.log(tried[tried > 0])).sum())
             allowed = masks[member].any(0)
             rarely = float(np.mean(tried[allowed] < rare))
-            regions.append({"region": j, "share": float(member.mean()), "action_entropy": entropy,
+            per_region.append({"region": j, "share": float(member.mean()), "action_entropy": entropy,
                             "normalised_entropy": entropy / np.log(max(allowed.sum(), 2)),
                             "rare_or_untried_share": rarely, "never_tried_share": float(np.mean(tried[allowed] == 0))})
-        weights = np.array([r["share"] for r in regions])
-        summary = {"mean_normalised_entropy": float(np.average([r["normalised_entropy"] for r in regions],
+        weights = np.array([r["share"] for r in per_region])
+        summary = {"mean_normalised_entropy": float(np.average([r["normalised_entropy"] for r in per_region],
                                                                weights=weights)),
-                   "rare_or_untried_share": float(np.average([r["rare_or_untried_share"] for r in regions],
+                   "rare_or_untried_share": float(np.average([r["rare_or_untried_share"] for r in per_region],
                                                              weights=weights))}
     else:
         span = np.maximum(data.action_space.high - data.action_space.low, 1e-9)
         actions = data.actions[rows]
-        for j in range(len(centers)):
+        for j in range(n_regions):
             member = labels == j
             if member.sum() < 2:
                 continue
-            regions.append({"region": j, "share": float(member.mean()),
+            per_region.append({"region": j, "share": float(member.mean()),
                             "action_spread": float(np.mean(actions[member].std(0) / span))})
-        weights = np.array([r["share"] for r in regions])
-        summary = {"mean_action_spread": float(np.average([r["action_spread"] for r in regions], weights=weights))}
+        weights = np.array([r["share"] for r in per_region])
+        summary = {"mean_action_spread": float(np.average([r["action_spread"] for r in per_region], weights=weights))}
     # where do the best episodes live? evenness of the top decile's states over regions, relative to all steps
     returns = data.episode_returns()
     top = np.flatnonzero(returns >= np.quantile(returns, 0.9))
     in_top = np.isin(data.episode_ids[rows], top)
     if in_top.any():
-        shares = np.bincount(labels[in_top], minlength=len(centers)) / in_top.sum()
-        nz = shares[shares > 0]
+        shares = np.bincount(labels[in_top], minlength=n_regions) / in_top.sum()
         summary["top_decile_regions"] = int((shares > 0.05).sum())
-        summary["top_decile_evenness"] = float(-(nz * np.log(nz)).sum() / np.log(max(len(centers), 2)))
-    return {"regions": regions, **summary}
+        summary["top_decile_evenness"] = _evenness(shares, n_regions)
+    return {"regions": per_region, **summary}
 
 
 def reproducibility(data: LoggedDataset, seed: int = 0, n_steps: int = 2000) -> dict:

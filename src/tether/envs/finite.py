@@ -140,7 +140,7 @@ class FiniteMDP:
         q = np.zeros((self.horizon, self.n_states, self.n_actions))
         live = ~self.terminal
         for t in range(self.horizon - 1, -1, -1):
-            q[t] = np.einsum("ijk,ijk->ij", self.transitions, self.rewards + gamma * v[t + 1][None, None, :])
+            q[t] = self._backup(v[t + 1], gamma)
             q[t][self.terminal] = 0.0
             v[t] = np.where(live, (table * q[t]).sum(1), 0.0)
         return v, q
@@ -150,26 +150,30 @@ class FiniteMDP:
         v, _ = self.q_values(policy, gamma)
         return float(self.initial @ v[0])
 
+    def _backup(self, v: np.ndarray, gamma: float) -> np.ndarray:
+        """`[S, A]` one-step values `sum_s' P(s'|s,a) [R(s,a,s') + gamma v(s')]`."""
+        return np.einsum("ijk,ijk->ij", self.transitions, self.rewards + gamma * v[None, None, :])
+
+    def _optimal(self, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+        """`(V_0 [S], Q_0 [S, A])` of the best full-state, time-dependent policy over the horizon."""
+        v = np.zeros(self.n_states)
+        q = np.zeros((self.n_states, self.n_actions))
+        for _ in range(self.horizon):
+            q = self._backup(v, gamma)
+            v = np.where(self.terminal, 0.0, np.where(self.action_masks, q, -np.inf).max(1))
+        return v, q
+
     def optimal_value(self, gamma: float = 1.0) -> float:
         """Best value any policy could reach seeing the full state and the time step (an upper bound
         for policies that see only features)."""
-        v = np.zeros(self.n_states)
-        for _ in range(self.horizon):
-            q = np.einsum("ijk,ijk->ij", self.transitions, self.rewards + gamma * v[None, None, :])
-            v = np.where(self.terminal, 0.0, np.where(self.action_masks, q, -np.inf).max(1))
-        return float(self.initial @ v)
+        return float(self.initial @ self._optimal(gamma)[0])
 
     def greedy_table(self, gamma: float = 1.0) -> np.ndarray:
         """`[S, A]` stationary policy greedy in the optimal first-step Q (masked; ties to the lowest action).
 
         It sees full states, so with hidden features it is a reference, not a feature policy."""
-        v = np.zeros(self.n_states)
-        q = np.zeros((self.n_states, self.n_actions))
-        for _ in range(self.horizon):
-            q = np.einsum("ijk,ijk->ij", self.transitions, self.rewards + gamma * v[None, None, :])
-            v = np.where(self.terminal, 0.0, np.where(self.action_masks, q, -np.inf).max(1))
-        best = np.where(self.action_masks, q, -np.inf).argmax(1)
-        return np.eye(self.n_actions)[best]
+        q = self._optimal(gamma)[1]
+        return np.eye(self.n_actions)[np.where(self.action_masks, q, -np.inf).argmax(1)]
 
     def state_visits(self, policy: PolicyLike) -> np.ndarray:
         """`[S]` expected number of visits to each non-terminal state per episode."""

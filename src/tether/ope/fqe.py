@@ -186,7 +186,6 @@ class FQE:
             epoch += 1
             self.params = state[0]
             self.history.append(float(np.mean(self._head_values(dataset))))
-        self._dataset_data = data
         return self.history
 
     # ------------------------------------------------------------------ predictions
