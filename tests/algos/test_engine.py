@@ -160,3 +160,34 @@ def test_actions_are_rescaled_to_the_declared_bounds():
     predicted = learner.predict(wide.observations)
     assert np.all((predicted >= 7.0 - 1e-4) & (predicted <= 13.0 + 1e-4))
     assert abs(predicted.mean() - wide.actions.mean()) < 1.0
+
+
+def test_tensorboard_scalars_round_trip_with_valid_checksums(tmp_path):
+    from tether.algos.tensorboard import crc32c, read_scalars
+
+    assert crc32c(b"123456789") == 0xE3069283  # the CRC-32C check value (RFC 3720)
+    learner = CONFIGS["iql"].create()
+    learner.fit(DATA, n_steps=40, n_steps_per_epoch=20, seeds=[0, 1], show_progress=False,
+                tensorboard_dir=tmp_path / "board")
+    (path,) = (tmp_path / "board").glob("events.out.tfevents.*")
+    curves = read_scalars(path)
+    assert [step for step, _ in curves["critic_loss"]] == [20, 40]
+    for (step, value), (_, record) in zip(curves["critic_loss"], learner.history, strict=True):
+        assert value == pytest.approx(record["critic_loss"], rel=1e-6)
+        assert curves["critic_loss/seed_1"][step // 20 - 1][1] == pytest.approx(record["critic_loss/seeds"][1],
+                                                                               rel=1e-6)
+    data = bytearray(path.read_bytes())
+    data[-6] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="corrupt"):
+        read_scalars(path)
+
+
+def test_return_range_reward_scaler_multiplies_rewards_by_1000_over_the_return_spread():
+    returns = DATA.episode_returns()
+    plain = fit_scaling(DATA, IQLConfig(**SMALL, reward_scaler=None))
+    ranged = fit_scaling(DATA, IQLConfig(**SMALL, reward_scale=2.0))
+    assert plain.reward_scale == 1.0
+    assert ranged.reward_scale == pytest.approx(2.0 * 1000.0 / (returns.max() - returns.min()), rel=1e-6)
+    with pytest.raises(ValueError, match="reward_scaler"):
+        IQLConfig(reward_scaler="minmax")

@@ -53,12 +53,16 @@ class LearnerConfig:
         observation_scaler: `"standard"` normalises observations by the dataset's mean and std;
             `None` leaves them as logged.
         reward_scale: rewards are multiplied by this before learning.
+        reward_scaler: `"return_range"` also multiplies rewards by `1000 / (max - min)` of the
+            dataset's episode returns (IQL's locomotion recipe, d3rlpy's `ReturnBasedRewardScaler`
+            with multiplier 1000); `None` applies `reward_scale` alone.
     """
 
     batch_size: int = 256
     gamma: float = 0.99
     observation_scaler: str | None = "standard"
     reward_scale: float = 1.0
+    reward_scaler: str | None = None
 
     TYPE: ClassVar[str] = ""
 
@@ -69,6 +73,8 @@ class LearnerConfig:
             raise ValueError(f"gamma must lie in (0, 1], got {self.gamma}")
         if self.observation_scaler not in (None, "standard"):
             raise ValueError(f"observation_scaler must be 'standard' or None, got {self.observation_scaler!r}")
+        if self.reward_scaler not in (None, "return_range"):
+            raise ValueError(f"reward_scaler must be 'return_range' or None, got {self.reward_scaler!r}")
 
     @classmethod
     def get_type(cls) -> str:

@@ -82,7 +82,17 @@ def fit_scaling(dataset: LoggedDataset, config: LearnerConfig) -> Scaling:
         mean, std = np.zeros(obs.shape[1], np.float32), np.ones(obs.shape[1], np.float32)
     space = dataset.action_space
     low, high = (None, None) if space.is_discrete else (space.low, space.high)
-    return Scaling(mean.astype(np.float32), std.astype(np.float32), low, high, float(config.reward_scale))
+    return Scaling(mean.astype(np.float32), std.astype(np.float32), low, high,
+                   float(config.reward_scale) * return_range_factor(dataset, config.reward_scaler))
+
+
+def return_range_factor(dataset: LoggedDataset, reward_scaler: str | None) -> float:
+    """`1000 / (max - min)` of the episode returns for `"return_range"`; 1 otherwise or when returns are equal."""
+    if reward_scaler != "return_range":
+        return 1.0
+    returns = dataset.episode_returns()
+    spread = float(returns.max() - returns.min())
+    return 1000.0 / spread if spread > 0 else 1.0
 
 
 def device_data(dataset: LoggedDataset, scaling: Scaling, device: jax.Device) -> Batch:
@@ -221,7 +231,8 @@ class Learner:
     def fit(self, dataset: LoggedDataset, n_steps: int, n_steps_per_epoch: int = 10_000,
             evaluators: dict[str, Evaluator] | None = None, seeds: Sequence[int] | None = None,
             show_progress: bool = True, run_dir: str | Path | None = None, resume: bool = False,
-            divergence_threshold: float = 1e6) -> list[tuple[int, dict[str, Any]]]:
+            divergence_threshold: float = 1e6,
+            tensorboard_dir: str | Path | None = None) -> list[tuple[int, dict[str, Any]]]:
         """Train for `n_steps` gradient steps; returns `[(epoch, metrics), ...]` as d3rlpy does.
 
         Args:
@@ -234,21 +245,25 @@ class Learner:
             run_dir: where `metrics.jsonl`, `config.json` and the checkpoint go (none if None).
             resume: continue from `run_dir`'s checkpoint (same config, data and seeds required).
             divergence_threshold: stop if `|q_mean|` exceeds this.
+            tensorboard_dir: also write each epoch's metrics there as TensorBoard scalars (per seed
+                as `name/seed_k` when several seeds train); no TensorFlow needed.
 
         Raises:
             TrainingDivergedError: losses became non-finite or Q exploded (last good state kept).
         """
         for _ in self.fitter(dataset, n_steps, n_steps_per_epoch, evaluators, seeds, show_progress, run_dir,
-                             resume, divergence_threshold):
+                             resume, divergence_threshold, tensorboard_dir):
             pass
         return self.history
 
     def fitter(self, dataset: LoggedDataset, n_steps: int, n_steps_per_epoch: int = 10_000,
                evaluators: dict[str, Evaluator] | None = None, seeds: Sequence[int] | None = None,
                show_progress: bool = True, run_dir: str | Path | None = None, resume: bool = False,
-               divergence_threshold: float = 1e6) -> Iterator[tuple[int, dict[str, Any]]]:
+               divergence_threshold: float = 1e6,
+               tensorboard_dir: str | Path | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
         """Like `fit`, yielding `(epoch, metrics)` after each epoch."""
         from tether.algos.progress import TrainingProgress
+        from tether.algos.tensorboard import TensorBoardWriter
 
         if n_steps < 1 or n_steps_per_epoch < 1:
             raise ValueError("n_steps and n_steps_per_epoch must be positive")
@@ -272,6 +287,7 @@ class Learner:
             (run_dir / "config.json").write_text(json.dumps(self.config.to_json(), indent=1))
             if start_epoch == 0:  # a new run starts a new log; resumed and continued fits append
                 (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        board = TensorBoardWriter(tensorboard_dir) if tensorboard_dir is not None else None
         last_good = jax.device_get(self.state)
         done_steps = min((start_epoch - first_epoch) * n_steps_per_epoch, n_steps)
         with TrainingProgress(n_steps, show_progress, initial=done_steps) as bar:
@@ -295,6 +311,8 @@ class Learner:
                     with open(run_dir / "metrics.jsonl", "a") as log:
                         log.write(json.dumps(record) + "\n")
                     self._write_checkpoint(run_dir, epoch + 1, fingerprint)
+                if board is not None:
+                    board.scalars(record["step"], _board_scalars(record))
                 bar.advance(steps, record)
                 yield epoch + 1, record
 
@@ -440,6 +458,19 @@ class Learner:
         self.state = jax.device_put(serialization.from_state_dict(self.state, payload["state"]), self.device)
         self.history = [tuple(x) for x in json.loads(payload["history"])]
         return int(payload["epoch"])
+
+
+def _board_scalars(record: dict[str, Any]) -> dict[str, float]:
+    """An epoch record as TensorBoard tags: seed lists become `name/seed_k`, the epoch counter is dropped."""
+    scalars: dict[str, float] = {}
+    for name, value in record.items():
+        if name in ("epoch", "step"):
+            continue
+        if isinstance(value, list):
+            scalars.update({f"{name.removesuffix('/seeds')}/seed_{k}": float(v) for k, v in enumerate(value)})
+        elif isinstance(value, (int, float)):
+            scalars[name] = float(value)
+    return scalars
 
 
 def _divergence(metrics: dict[str, np.ndarray], threshold: float) -> str | None:

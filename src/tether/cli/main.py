@@ -160,6 +160,7 @@ def train(
     out: Annotated[Path, typer.Option(help="Run directory (metrics.jsonl, checkpoint, model).")] = Path("runs/train"),
     resume: Annotated[bool, typer.Option(help="Continue from the run directory's checkpoint.")] = False,
     evaluate_env: Annotated[bool, typer.Option(help="Roll the policy out in the dataset's env each epoch.")] = True,
+    tensorboard: Annotated[bool, typer.Option(help="Also write TensorBoard scalars to OUT/ALGO/tensorboard.")] = False,
 ) -> None:
     """Train an offline learner with its default config and save it to OUT/model.tether."""
     from tether.algos import EnvironmentEvaluator, TDErrorEvaluator, TrainingDivergedError, get_algo
@@ -181,7 +182,8 @@ def train(
     run_dir = out / algo
     try:
         learner.fit(data, n_steps=steps, n_steps_per_epoch=steps_per_epoch, evaluators=evaluators,
-                    seeds=[int(s) for s in seeds.split(",")], run_dir=run_dir, resume=resume)
+                    seeds=[int(s) for s in seeds.split(",")], run_dir=run_dir, resume=resume,
+                    tensorboard_dir=run_dir / "tensorboard" if tensorboard else None)
     except TrainingDivergedError as err:
         learner.save(run_dir / "model.tether")
         _fail(err)
@@ -229,6 +231,7 @@ def run_command(
     console.print(f"memo: {out_dir / 'memo.html'} and {out_dir / 'memo.md'}")
 
 
+STREAM_BYTES = 256 * 2**20  # Parquet files above this are audited streamed by default
 VERDICT_STYLE = {"offline-rl": "bold green", "bc-only": "bold yellow", "do-not-train": "bold red"}
 
 
@@ -240,6 +243,8 @@ def audit(
                                                         "dataset for built-in MuJoCo names).")] = None,
     fail_on: Annotated[str | None, typer.Option("--fail-on", help="Exit 1 on this verdict (e.g. do-not-train) or "
                                                                   "worse.")] = None,
+    stream: Annotated[bool | None, typer.Option("--stream/--no-stream", help="Stream a Parquet file in one pass "
+                                                "with bounded memory (default: for files over 256 MB).")] = None,
 ) -> None:
     """Can these logs support offline RL, only behaviour cloning, or nothing? Verdict, reasons, next steps."""
     from tether import datasets
@@ -248,6 +253,20 @@ def audit(
     order = ["offline-rl", "bc-only", "do-not-train"]
     if fail_on is not None and fail_on not in order:
         _fail(ValueError(f"--fail-on must be one of {order}, got {fail_on!r}"))
+    path = Path(data).expanduser()
+    is_parquet = path.is_file() and path.suffix == ".parquet"
+    if stream and not is_parquet:
+        _fail(ValueError(f"--stream reads Parquet files; {data!r} is not one (drop --stream)"))
+    if stream or (stream is None and is_parquet and path.stat().st_size > STREAM_BYTES):
+        from tether.audit import audit_parquet
+
+        try:
+            ref = _load_with_progress(reference) if reference is not None else None
+            report = audit_parquet(path, reference=ref)
+        except (DatasetError, LookupError, ValueError) as err:
+            _fail(err)
+        _show_audit(report, data, as_json, fail_on, order)
+        return
     try:
         dataset = _load_with_progress(data)
         ref = None
@@ -259,6 +278,10 @@ def audit(
         report = run_audit(dataset, reference=ref)
     except (DatasetError, LookupError, ValueError) as err:
         _fail(err)
+    _show_audit(report, data, as_json, fail_on, order)
+
+
+def _show_audit(report, data: str, as_json: bool, fail_on: str | None, order: list[str]) -> None:
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=1, default=float))
     else:
@@ -302,6 +325,11 @@ def _print_audit(report, name: str) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    if "streamed" in d:
+        streamed = d["streamed"]
+        console.print(f"streamed {streamed['rows']:,} steps; size and returns from every step, the other "
+                      f"diagnostics from a sample of {streamed['sampled_episodes']:,} whole episodes "
+                      f"({streamed['sampled_rows']:,} steps)")
     for reason in report.reasons:
         console.print(f"- [{VERDICT_STYLE.get(reason.verdict, 'bold')}]{reason.verdict}[/] {reason.diagnostic} "
                       f"(threshold {reason.threshold}): {reason.text}")
