@@ -1,6 +1,7 @@
 """The dataset audit: can these logs support offline RL, only behaviour cloning, or nothing?
 
     report = audit(dataset)            # AuditReport: verdict, reasons, next steps, diagnostics
+    report = audit_parquet("big.parquet")  # the same, streamed in one pass with bounded memory
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import time
 
 from tether.audit import diagnostics as diag
+from tether.audit.stream import audit_parquet
 from tether.audit.verdict import THRESHOLDS, AuditReport, Reason, decide
 from tether.data import LoggedDataset
 
@@ -29,4 +31,4 @@ def audit(dataset: LoggedDataset, reference: LoggedDataset | None = None, seed: 
     return report
 
 
-__all__ = ["THRESHOLDS", "AuditReport", "Reason", "audit", "decide"]
+__all__ = ["THRESHOLDS", "AuditReport", "Reason", "audit", "audit_parquet", "decide"]

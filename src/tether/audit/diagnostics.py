@@ -33,19 +33,24 @@ from tether.ope.support import state_regions
 
 
 def size_and_returns(data: LoggedDataset, gamma: float = 1.0) -> dict:
-    returns = data.episode_returns(gamma)
-    lengths = data.episode_lengths
     ends = data.episode_ends - 1
+    return size_summary(data.episode_returns(gamma), data.episode_lengths, data.truncations[ends],
+                        int(np.sum(data.rewards == 0)), data.metadata)
+
+
+def size_summary(returns: np.ndarray, lengths: np.ndarray, truncated: np.ndarray, zero_rewards: int,
+                 metadata: dict) -> dict:
+    """The size diagnostics from per-episode returns, lengths and truncation flags (in memory or streamed)."""
     out = {
-        "steps": data.n_steps, "episodes": data.n_episodes,
+        "steps": int(lengths.sum()), "episodes": len(lengths),
         "length_min": int(lengths.min()), "length_median": float(np.median(lengths)), "length_max": int(lengths.max()),
-        "truncated_share": float(np.mean(data.truncations[ends])),
+        "truncated_share": float(np.mean(truncated)),
         "return_percentiles": {str(p): float(np.percentile(returns, p)) for p in (5, 25, 50, 75, 95)},
         "return_mean": float(returns.mean()), "return_std": float(returns.std()),
-        "reward_sparsity": float(np.mean(data.rewards == 0)),
+        "reward_sparsity": zero_rewards / int(lengths.sum()),
         "tq": None,
     }
-    low, high = data.metadata.get("ref_min_score"), data.metadata.get("ref_max_score")
+    low, high = metadata.get("ref_min_score"), metadata.get("ref_max_score")
     if low is not None and high is not None and high != low:
         out["tq"] = float((returns.mean() - low) / (high - low))
     return out
