@@ -5,6 +5,10 @@ V(s) fits an upper expectile of Q(s, a) over logged actions; Q(s, a) regresses o
 `min(exp(beta (Q - V)), 100)`. Kostrikov, Nair & Levine 2022, "Offline Reinforcement Learning with
 Implicit Q-Learning".
 
+Rewards are scaled by `1000 / (max - min)` of the dataset's episode returns by default
+(`reward_scaler="return_range"`), as the paper does on locomotion: the advantage weights
+`exp(beta A)` depend on the reward scale, and unscaled MuJoCo rewards saturate them at the cap.
+
 Differences: from the paper, the actor's cosine learning-rate decay is optional
 (`actor_cosine_decay_steps`, off by default because its horizon must equal the training length).
 From d3rlpy: observations standardised by default.
@@ -42,6 +46,7 @@ class IQLConfig(LearnerConfig):
     """
 
     TYPE = "iql"
+    reward_scaler: str | None = "return_range"
     actor_learning_rate: float = 3e-4
     critic_learning_rate: float = 3e-4
     tau: float = 0.005

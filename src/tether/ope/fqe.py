@@ -45,12 +45,19 @@ class FQEConfig:
         holdout_fraction: share of episodes kept out of training for the held-out Bellman error.
         time_feature: give the heads `t / T_max`.
         level: coverage of the reported interval.
+
+    `target_update_interval` is 20, not d3rlpy's 100: every hard copy is one Bellman backup, and
+    gamma=0.99 needs hundreds of them. Measured on hopper-medium (200 episodes, 10k steps, truth by
+    30 rollouts per candidate): with 100 the estimates of supported candidates reached 55-58% of
+    the truth (132 vs 239; 102 vs 177); with 20 they land within 4% (241 vs 239; 183 vs 177). On a
+    candidate that leaves the data's support, both grow without bound; 20 shows it sooner, and the
+    convergence diagnostic flags it.
     """
 
     learning_rate: float = 3e-4
     batch_size: int = 256
     gamma: float = 0.99
-    target_update_interval: int = 100
+    target_update_interval: int = 20
     hidden_dims: tuple[int, ...] = (256, 256)
     n_heads: int = 5
     bootstrap: bool = True

@@ -157,6 +157,7 @@ def evaluate_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path,
     path = out / "evaluation" / f"{name}.json"
     if resume and path.exists():
         return json.loads(path.read_text())
+    start = time.perf_counter()
     learner = Learner.load(out / "learners" / name / "model.tether")
     data = evaluation_data(data, config)
     estimators = ("FQE", "IS", "PDIS", "WIS", "WPDIS", "DR", "WDR") if data.action_space.is_discrete else ("FQE",)
@@ -168,7 +169,8 @@ def evaluate_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path,
     support = support_check(learner, data, seed=config.seed)
     result = {"estimates": {k: asdict(v) | {"trusted": v.trusted} for k, v in estimates.items()},
               "support": asdict(support), "truth": true_value(learner, truth, config.gamma),
-              "evaluated_steps": data.n_steps, "evaluated_episodes": data.n_episodes}
+              "evaluated_steps": data.n_steps, "evaluated_episodes": data.n_episodes,
+              "seconds": time.perf_counter() - start}
     _atomic_json(path, result)
     return result
 
