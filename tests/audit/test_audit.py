@@ -89,3 +89,17 @@ def test_cli_audit_prints_json_and_gates_pipelines():
     assert result.exit_code == 0 and "offline-rl" in result.stdout
     assert runner.invoke(app, ["audit", "fraud", "--fail-on", "maybe"]).exit_code == 2
     assert np.isfinite(json.loads(runner.invoke(app, ["audit", "fraud", "--json"]).stdout)["diagnostics"]["seconds"])
+
+
+def test_saco_against_uniform_random_logs_separates_narrow_from_broad_logging():
+    from tether.datasets import coverage_reference
+
+    saco = {}
+    for name in ("fraud", "fraud-narrow", "recommender", "recommender-narrow"):
+        data, _ = scenario_logs(name, None, seed=0)
+        reference = coverage_reference(name, data)
+        assert reference.metadata["reference"] == "uniform random" and reference.n_episodes == data.n_episodes
+        saco[name] = audit(data, reference=reference).diagnostics["coverage"]["saco"]
+    # broad behaviour policies reach every state-action cell the uniform policy reaches; narrow ones about half
+    assert saco["fraud"] == pytest.approx(1.0, abs=0.05) and saco["recommender"] == pytest.approx(1.0, abs=0.05)
+    assert saco["fraud-narrow"] < 0.6 and saco["recommender-narrow"] < 0.7

@@ -146,3 +146,40 @@ def test_ope_quality_metrics_by_hand():
     assert regret_at_k([5, 1, 1, 6], truths, k=2) == 0.0
     assert normalized_absolute_error([1.0, 2.0, 3.0, 7.0], truths) == pytest.approx(3.0 / 4 / 3.0)
     assert coverage([[0, 2], [2.5, 3], [2, 4], [0, 1]], truths) == 0.5
+
+
+def test_value_bounds_closed_form():
+    from tether.ope.fqe import value_bounds
+
+    low, high = value_bounds(np.array([-1.0, 0.5, 2.0]), horizon=3, gamma=0.5)
+    assert (low, high) == (pytest.approx(-1.75), pytest.approx(3.5))  # (1 + .5 + .25) * r
+    assert value_bounds(np.array([0.2, 1.0]), horizon=10, gamma=1.0) == (0.2, 10.0)
+
+
+def test_fqe_extrapolating_off_the_data_is_held_at_the_value_bound_and_flagged():
+    # logged actions stay in [-0.1, 0.1] and pay r = a; the candidate always pushes a = 1, where the
+    # critic can only extrapolate, and bootstrapping on its own extrapolation makes FQE run away
+    rng = np.random.default_rng(0)
+    n_episodes, length = 100, 50
+    obs = rng.uniform(-1, 1, (n_episodes * length, 2)).astype(np.float32)
+    actions = rng.uniform(-0.1, 0.1, (n_episodes * length, 1)).astype(np.float32)
+    data = LoggedDataset(observations=obs, actions=actions, rewards=actions[:, 0].copy(),
+                         terminations=np.zeros(len(obs), bool),
+                         truncations=np.tile(np.arange(length) == length - 1, n_episodes),
+                         episode_starts=np.arange(0, len(obs), length),
+                         action_space=ActionSpace.continuous([-1.0], [1.0]),
+                         next_observations=np.roll(obs, -1, 0))
+    config = FQEConfig(gamma=0.99, hidden_dims=(64, 64), n_heads=3, learning_rate=3e-3, target_update_interval=5)
+    estimates = evaluate_policy(lambda o: np.ones((len(o), 1), np.float32), data, gamma=0.99, estimators=("FQE",),
+                                fqe_config=config, fqe_steps=3000)
+    low, high = value_bounds_of(data)
+    fqe = estimates["FQE"]
+    assert low - 1e-3 <= fqe.value <= high + 1e-3
+    assert fqe.diagnostics["at_bound"] == 1.0 and not fqe.trusted
+    assert any("extrapolating" in w for w in fqe.warnings)
+
+
+def value_bounds_of(data):
+    from tether.ope.fqe import value_bounds
+
+    return value_bounds(data.rewards, int(data.episode_lengths.max()), 0.99)

@@ -239,8 +239,9 @@ VERDICT_STYLE = {"offline-rl": "bold green", "bc-only": "bold yellow", "do-not-t
 def audit(
     data: Annotated[str, typer.Argument(help="A file, a Minari dataset, a built-in name or a scenario.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    reference: Annotated[str | None, typer.Option(help="Reference dataset for SACo (default: the task's random "
-                                                        "dataset for built-in MuJoCo names).")] = None,
+    reference: Annotated[str | None, typer.Option(help="Reference dataset for SACo (default for built-in names: "
+                                                        "the task's random dataset, or a scenario's uniform-random "
+                                                        "logs).")] = None,
     fail_on: Annotated[str | None, typer.Option("--fail-on", help="Exit 1 on this verdict (e.g. do-not-train) or "
                                                                   "worse.")] = None,
     stream: Annotated[bool | None, typer.Option("--stream/--no-stream", help="Stream a Parquet file in one pass "
@@ -269,12 +270,7 @@ def audit(
         return
     try:
         dataset = _load_with_progress(data)
-        ref = None
-        if reference is not None:
-            ref = _load_with_progress(reference)
-        elif not Path(data).expanduser().exists() and datasets.is_known_name(data) and not datasets.is_scenario(data):
-            task, _, _ = datasets.parse_name(data)
-            ref = datasets.get_dataset(f"{task}-random-v5", size=min(dataset.n_steps, 100_000), create_env=False)[0]
+        ref = _load_with_progress(reference) if reference is not None else datasets.coverage_reference(data, dataset)
         report = run_audit(dataset, reference=ref)
     except (DatasetError, LookupError, ValueError) as err:
         _fail(err)

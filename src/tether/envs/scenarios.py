@@ -74,6 +74,17 @@ class Scenario:
         data.metadata.update({"scenario": self.name, "failure_mode": self.failure_mode})
         return data
 
+    def random_logs(self, n_episodes: int | None = None, seed: int = 0) -> LoggedDataset:
+        """Logs of the uniform policy over allowed actions, logged the same way: the SACo reference."""
+        if self.mdp is None:
+            return self.logs(n_episodes, seed=seed, epsilon=1.0)
+        uniform = self.mdp.action_masks / self.mdp.action_masks.sum(1, keepdims=True)
+        options = {k: v for k, v in self.log_options.items() if k != "include_true_state"}
+        data = self.mdp.make_logs(uniform, n_episodes or self.default_episodes, seed=seed,
+                                  description=f"uniform random policy on {self.name}", **options)
+        data.metadata.update({"scenario": self.name, "reference": "uniform random"})
+        return data
+
 
 def _tabular(name: str, failure_mode: str, description: str, mdp: FiniteMDP, behavior: np.ndarray,
              **log_options: Any) -> Scenario:

@@ -82,12 +82,16 @@ def evaluate_policy(policy, dataset: LoggedDataset, gamma: float = 0.99,
         if not result.generalises:
             warnings.append(f"FQE's held-out Bellman error ({result.heldout_bellman_error:.3g}) is over twice its "
                             f"training error ({result.train_bellman_error:.3g})")
+        if result.at_bound:
+            warnings.append("FQE reached the largest or smallest value the logged rewards allow: it is "
+                            "extrapolating to actions the data does not cover")
         if result.spread > THRESHOLDS["fqe_spread"] * scale:
             warnings.append(f"FQE heads disagree (spread {result.spread:.3g} > half the std of logged returns)")
         out["FQE"] = Estimate("FQE", result.value, result.interval, estimand, "not used",
                               diagnostics={"spread": result.spread, "converged": float(result.converged),
                                            "train_bellman_error": result.train_bellman_error,
-                                           "heldout_bellman_error": result.heldout_bellman_error},
+                                           "heldout_bellman_error": result.heldout_bellman_error,
+                                           "at_bound": float(result.at_bound)},
                               warnings=warnings)
     is_family = [e for e in estimators if e in imp.ESTIMATORS]
     if not is_family:

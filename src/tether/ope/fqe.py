@@ -6,7 +6,11 @@
 
 Each head regresses `Q(s, t, a)` onto `r + gamma (1 - end) sum_a' pi(a'|s') Q_target(s', t+1, a')`
 (continuous: `Q_target(s', t+1, pi(s'))`), with a hard target copy every `target_update_interval`
-steps. `end` marks both terminations and the last logged step of an episode: the estimand is the
+steps. Targets are clipped to the values the logged rewards allow (at most `T_max` steps of rewards
+in `[r_min, r_max]`): the Bellman fixed point always lies inside, so a correct fit is never changed,
+while extrapolation on actions the data never took cannot run away; a head that ends at a bound is
+reported (`at_bound`) as the sign of that extrapolation. `end` marks both terminations and the last
+logged step of an episode: the estimand is the
 expected discounted return of an episode as logged, and the normalised time step `t / T_max` is an
 input (`time_feature`) so that value is Markov in what the heads see. The estimate is the mean over
 logged episodes of `V(s_0) = E_pi Q(s_0, 0, .)`.
@@ -79,6 +83,7 @@ class FQEEstimate:
     heldout_bellman_error: float
     estimand: str
     history: list[float] = field(default_factory=list)
+    at_bound: bool = False
 
     @property
     def generalises(self) -> bool:
@@ -126,6 +131,7 @@ class FQE:
             next_masks = np.concatenate([dataset.action_masks[1:], np.ones_like(dataset.action_masks[:1])])
             next_masks[last] = True
         t = dataset.timesteps.astype(np.float64)
+        self._bounds = value_bounds(dataset.rewards, int(self._t_max), self.config.gamma)
         return {
             "x": self._inputs(dataset.observations, t),
             "actions": dataset.actions.astype(np.int32) if self.discrete else dataset.actions.astype(np.float32),
@@ -198,18 +204,18 @@ class FQE:
     # ------------------------------------------------------------------ predictions
     def predict_value(self, observations: np.ndarray, actions: np.ndarray,
                       timesteps: np.ndarray | None = None) -> np.ndarray:
-        """`[N]` Q(s, t, a), averaged over heads (`timesteps` default 0)."""
+        """`[N]` Q(s, t, a), averaged over heads (`timesteps` default 0), within the value bounds."""
         t = np.zeros(len(observations)) if timesteps is None else np.asarray(timesteps, np.float64)
         x = jnp.asarray(self._inputs(np.asarray(observations, np.float32), t))
         a = jnp.asarray(actions, jnp.int32 if self.discrete else jnp.float32)
         batch = {"x": x, "actions": a}
-        return np.asarray(jax.vmap(lambda p: self._q_logged(p, batch))(self.params)).mean(0)
+        return np.clip(np.asarray(jax.vmap(lambda p: self._q_logged(p, batch))(self.params)), *self._bounds).mean(0)
 
     def _state_values(self, observations, timesteps, masks) -> np.ndarray:
-        """`[H, N]` V(s, t) = E_pi Q(s, t, .) for every head."""
+        """`[H, N]` V(s, t) = E_pi Q(s, t, .) for every head, within the value bounds."""
         batch = {"next_x": jnp.asarray(self._inputs(observations, timesteps)),
                  "next_pi": jnp.asarray(self._policy_next(observations, masks))}
-        return np.asarray(jax.vmap(lambda p: self._value_next(p, batch))(self.params))
+        return np.clip(np.asarray(jax.vmap(lambda p: self._value_next(p, batch))(self.params)), *self._bounds)
 
     def _head_values(self, dataset: LoggedDataset) -> np.ndarray:
         starts = dataset.episode_starts
@@ -248,16 +254,26 @@ class FQE:
         trace = self.history
         converged = len(trace) >= 2 and abs(trace[-1] - trace[-2]) < 0.05 * scale
         train_eps = np.setdiff1d(np.arange(self._dataset.n_episodes), self._holdout)
+        low, high = self._bounds
+        margin = 0.02 * (high - low)
         return FQEEstimate(
             value=float(heads.mean()),
             interval=(float(np.quantile(heads, alpha)), float(np.quantile(heads, 1 - alpha))),
             head_values=heads.tolist(), spread=float(heads.std()), converged=bool(converged),
             train_bellman_error=self.bellman_error(train_eps), heldout_bellman_error=self.bellman_error(self._holdout),
             estimand=f"expected discounted return (gamma={self.config.gamma}) of an episode as logged "
-                     f"(up to {int(self._t_max)} steps)", history=list(trace))
+                     f"(up to {int(self._t_max)} steps)", history=list(trace),
+            at_bound=bool(np.any(heads <= low + margin) or np.any(heads >= high - margin)))
 
 
 DiscreteFQE = FQE  # d3rlpy's name for the discrete variant; FQE handles both
+
+
+def value_bounds(rewards: np.ndarray, horizon: int, gamma: float) -> tuple[float, float]:
+    """Smallest and largest discounted return of at most `horizon` steps with rewards in the logged range."""
+    r_min, r_max = float(np.min(rewards)), float(np.max(rewards))
+    span = (1.0 - gamma**horizon) / (1.0 - gamma) if gamma < 1.0 else float(horizon)
+    return (r_min * span if r_min < 0 else r_min), (r_max * span if r_max > 0 else r_max)
 
 
 def _make_chunk(fqe: FQE, tx, n_updates: int):
@@ -269,6 +285,7 @@ def _make_chunk(fqe: FQE, tx, n_updates: int):
         index = jnp.minimum(jnp.searchsorted(cdf, jax.random.uniform(key_idx, (cfg.batch_size,))), cdf.shape[0] - 1)
         batch = jax.tree.map(lambda x: x[index], data)
         target_values = batch["rewards"] + cfg.gamma * (1.0 - batch["done"]) * fqe._value_next(target, batch)
+        target_values = jnp.clip(target_values, *fqe._bounds)
 
         def loss(p):
             return jnp.mean((fqe._q_logged(p, batch) - jax.lax.stop_gradient(target_values)) ** 2)

@@ -231,7 +231,9 @@ def run(config: RunConfig, out: Path, resume: bool = False, log=print) -> dict:
     if resume and audit_path.exists():
         audit_json = json.loads(audit_path.read_text())
     else:
-        audit_json = audit(data, seed=config.seed).to_json()
+        from tether.datasets import coverage_reference
+
+        audit_json = audit(data, reference=coverage_reference(config.data, data), seed=config.seed).to_json()
         _atomic_json(audit_path, audit_json)
     roles = DISCRETE if data.action_space.is_discrete else CONTINUOUS
     candidates = list(config.candidates or roles["candidates"])
