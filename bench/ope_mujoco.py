@@ -22,18 +22,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _ope import OPETally  # noqa: E402
 from _results import write_results  # noqa: E402
 
 from tether.datasets import get_dataset  # noqa: E402
-from tether.ope import (  # noqa: E402
-    EvaluationPolicy,
-    FQEConfig,
-    coverage,
-    evaluate_policy,
-    normalized_absolute_error,
-    regret_at_k,
-    spearman,
-)
+from tether.ope import EvaluationPolicy, FQEConfig, evaluate_policy  # noqa: E402
 from tether.zoo.collect import rollout  # noqa: E402
 from tether.zoo.policy import ZooPolicy  # noqa: E402
 from tether.zoo.registry import task_zoo  # noqa: E402
@@ -82,8 +75,7 @@ def main() -> None:
     full, _ = get_dataset(f"{args.task}-medium-v5", create_env=False)
     order = np.random.default_rng(0).permutation(full.n_episodes)
     fqe_config = FQEConfig(gamma=GAMMA)
-    per_log = {e: {"spearman": [], "regret@1": [], "nae": [], "intervals": [], "truths": [], "values": []}
-               for e in ESTIMATORS}
+    tally = OPETally(ESTIMATORS)
     behaviour_returns = []
     for log in range(args.logs):
         data = full.select_episodes(np.sort(order[log * args.episodes:(log + 1) * args.episodes]))
@@ -96,23 +88,8 @@ def main() -> None:
                 estimates[e].append(out[e])
             print(log, name, {e: round(out[e].value, 1) for e in ESTIMATORS}, f"truth {truth[name][0]:.1f}",
                   f"{time.perf_counter() - start:.0f}s", flush=True)
-        for e in ESTIMATORS:
-            values = np.array([est.value for est in estimates[e]])
-            per_log[e]["spearman"].append(spearman(values, truths))
-            per_log[e]["regret@1"].append(regret_at_k(values, truths, 1))
-            per_log[e]["nae"].append(normalized_absolute_error(values, truths))
-            per_log[e]["intervals"] += [list(est.interval) for est in estimates[e]]
-            per_log[e]["truths"] += truths.tolist()
-            per_log[e]["values"].append(values.tolist())
-    rows, results = [], {}
-    for e in ESTIMATORS:
-        r = per_log[e]
-        cov = coverage(r["intervals"], r["truths"])
-        results[e] = {**{k: r[k] for k in ("spearman", "regret@1", "nae", "values")}, "coverage": cov}
-        rows.append({"estimator": e, "Spearman": f"{np.nanmean(r['spearman']):.2f}",
-                     "regret@1": f"{np.mean(r['regret@1']):.3f}", "normalised abs. error": f"{np.mean(r['nae']):.3f}",
-                     "95% interval coverage": f"{cov:.0%}"})
-        print(rows[-1], flush=True)
+        tally.add_log(estimates, truths)
+    results, rows = tally.summary()
     write_results(f"ope_mujoco_{args.task}", {
         "task": args.task, "gamma": GAMMA, "logs": args.logs, "episodes_per_log": args.episodes,
         "fqe_steps": args.fqe_steps, "rollouts": args.rollouts, "truth": truth,

@@ -22,18 +22,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _ope import OPETally  # noqa: E402
 from _results import write_results  # noqa: E402
 
 from tether.envs import get_scenario  # noqa: E402
-from tether.ope import (  # noqa: E402
-    FQEConfig,
-    coverage,
-    evaluate_policy,
-    normalized_absolute_error,
-    regret_at_k,
-    spearman,
-    table_policy,  # noqa: E402
-)
+from tether.ope import FQEConfig, evaluate_policy, table_policy  # noqa: E402
 
 ESTIMATORS = ("FQE", "IS", "PDIS", "WIS", "WPDIS", "DR", "WDR")
 GAMMA = 0.95
@@ -66,7 +59,7 @@ def main() -> None:
         scenario = get_scenario(name)
         family = candidates(scenario)
         truths = np.array([scenario.mdp.value(t, GAMMA) for t in family.values()])
-        per_seed = {e: {"spearman": [], "regret@1": [], "nae": [], "intervals": [], "truths": []} for e in ESTIMATORS}
+        tally = OPETally(ESTIMATORS)
         start = time.perf_counter()
         for seed in range(args.seeds):
             data = scenario.logs(args.episodes, seed=100 + seed)
@@ -76,22 +69,10 @@ def main() -> None:
                                       fqe_steps=args.fqe_steps, fqe_config=fqe_config, n_boot=200, seed=seed)
                 for e in ESTIMATORS:
                     estimates[e].append(out[e])
-            for e in ESTIMATORS:
-                values = np.array([est.value for est in estimates[e]])
-                per_seed[e]["spearman"].append(spearman(values, truths))
-                per_seed[e]["regret@1"].append(regret_at_k(values, truths, 1))
-                per_seed[e]["nae"].append(normalized_absolute_error(values, truths))
-                per_seed[e]["intervals"] += [list(est.interval) for est in estimates[e]]
-                per_seed[e]["truths"] += truths.tolist()
-        for e in ESTIMATORS:
-            r = per_seed[e]
-            cov = coverage(r["intervals"], r["truths"])
-            results[f"{name}/{e}"] = {"spearman": r["spearman"], "regret@1": r["regret@1"], "nae": r["nae"],
-                                      "coverage": cov, "truths": truths.tolist()}
-            rows.append({"scenario": name, "estimator": e, "Spearman": f"{np.nanmean(r['spearman']):.2f}",
-                         "regret@1": f"{np.mean(r['regret@1']):.3f}",
-                         "normalised abs. error": f"{np.mean(r['nae']):.3f}", "95% interval coverage": f"{cov:.0%}"})
-            print(rows[-1], flush=True)
+            tally.add_log(estimates, truths)
+        scores, scenario_rows = tally.summary(scenario=name)
+        results.update({f"{name}/{e}": {**r, "truths": truths.tolist()} for e, r in scores.items()})
+        rows += scenario_rows
         print(f"{name}: {time.perf_counter() - start:.0f}s", flush=True)
     write_results("ope_quality", {"seeds": args.seeds, "episodes": args.episodes, "gamma": GAMMA,
                                   "candidates": list(family), "results": results}, rows,
