@@ -76,7 +76,9 @@ def audit_parquet(path: str | Path, schema: TabularSchema | None = None, action_
     if not path.exists():
         raise DatasetError(str(path), "file does not exist", "check the path")
     try:
-        parquet = pq.ParquetFile(path)
+        # pre-buffering (Arrow's default) keeps every row group it has read ahead: 700 MB more peak
+        # memory on a 5M-step file; unbuffered reads of 1 MB stay flat
+        parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
     except (pa.ArrowException, OSError) as err:
         raise DatasetError(str(path), f"cannot be read as parquet ({str(err).splitlines()[0][:200]})",
                            "check that the file is complete, valid parquet") from None
