@@ -12,8 +12,8 @@ class OPETally:
 
     def __init__(self, estimators: tuple[str, ...]) -> None:
         self.estimators = estimators
-        self.per_log = {e: {"spearman": [], "regret@1": [], "nae": [], "intervals": [], "truths": [], "values": []}
-                        for e in estimators}
+        fields = ("spearman", "regret@1", "nae", "intervals", "truths", "values", "trusted")
+        self.per_log = {e: {name: [] for name in fields} for e in estimators}
 
     def add_log(self, estimates: dict[str, list], truths: np.ndarray) -> None:
         """`estimates[e]` holds one `Estimate` per candidate, in the order of `truths`."""
@@ -26,6 +26,7 @@ class OPETally:
             tally["intervals"] += [list(est.interval) for est in estimates[e]]
             tally["truths"] += list(map(float, truths))
             tally["values"].append(values.tolist())
+            tally["trusted"].append([est.trusted for est in estimates[e]])
 
     def summary(self, **row_keys) -> tuple[dict, list[dict]]:
         """`(results per estimator, table rows)`: metrics averaged over logs; coverage over all intervals."""
@@ -33,7 +34,8 @@ class OPETally:
         for e in self.estimators:
             tally = self.per_log[e]
             cov = coverage(tally["intervals"], tally["truths"])
-            results[e] = {**{k: tally[k] for k in ("spearman", "regret@1", "nae", "values")}, "coverage": cov}
+            kept = ("spearman", "regret@1", "nae", "values", "trusted")
+            results[e] = {**{k: tally[k] for k in kept}, "coverage": cov}
             rows.append({**row_keys, "estimator": e, "Spearman": f"{np.nanmean(tally['spearman']):.2f}",
                          "regret@1": f"{np.mean(tally['regret@1']):.3f}",
                          "normalised abs. error": f"{np.mean(tally['nae']):.3f}",
