@@ -26,26 +26,14 @@ from _ope import OPETally  # noqa: E402
 from _results import write_results  # noqa: E402
 
 from tether.datasets import get_dataset  # noqa: E402
-from tether.ope import EvaluationPolicy, FQEConfig, evaluate_policy  # noqa: E402
+from tether.ope import FQEConfig, evaluate_policy  # noqa: E402
+from tether.ope.policy import zoo_policy  # noqa: E402
 from tether.zoo.collect import rollout  # noqa: E402
 from tether.zoo.policy import ZooPolicy  # noqa: E402
 from tether.zoo.registry import task_zoo  # noqa: E402
 
 ESTIMATORS = ("FQE", "IS", "PDIS", "WIS", "WPDIS", "DR", "WDR")
 GAMMA = 0.99
-
-
-def zoo_candidate(policy: ZooPolicy, name: str, seed: int) -> EvaluationPolicy:
-    """A snapshot as a stochastic continuous policy: samples for FQE, densities for importance sampling."""
-    rng = np.random.default_rng(seed)
-
-    def log_prob(observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        mean, log_std = policy.distribution(observations)
-        pre_tanh = np.arctanh(np.clip(np.asarray(actions, np.float64), -1 + 1e-6, 1 - 1e-6))
-        return policy.log_prob_pre_tanh(pre_tanh, mean, log_std)
-
-    return EvaluationPolicy(name, discrete=False, deterministic=False,
-                            _actions=lambda o, m=None: policy.sample(o, rng)[0], _log_prob=log_prob)
 
 
 def rollout_truth(task: str, policy: ZooPolicy, episodes: int, seed: int) -> tuple[float, float]:
@@ -82,7 +70,7 @@ def main() -> None:
         behaviour_returns.append(float(data.episode_returns(GAMMA).mean()))
         estimates = {e: [] for e in ESTIMATORS}
         for i, (name, policy) in enumerate(policies.items()):
-            out = evaluate_policy(zoo_candidate(policy, name, seed=i), data, gamma=GAMMA, fqe_steps=args.fqe_steps,
+            out = evaluate_policy(zoo_policy(policy, name, seed=i), data, gamma=GAMMA, fqe_steps=args.fqe_steps,
                                   fqe_config=fqe_config, n_boot=200, seed=log)
             for e in ESTIMATORS:
                 estimates[e].append(out[e])

@@ -1,8 +1,9 @@
 """What offline evaluation needs of a candidate policy, from whatever the user holds.
 
-`as_policy(x)` accepts a tether learner (greedy, deterministic), a `[S, A]` table together with a
-`FiniteMDP` (states looked up by their features), or a function `observations -> probabilities`
-(discrete) or `observations -> actions` (continuous), and returns an `EvaluationPolicy` with:
+`as_policy(x)` accepts a tether learner (greedy, deterministic), a zoo policy (stochastic, with
+densities), a `[S, A]` table together with a `FiniteMDP` (states looked up by their features), or
+a function `observations -> probabilities` (discrete) or `observations -> actions` (continuous),
+and returns an `EvaluationPolicy` with:
 
 - `action_probs(obs, masks)`: `[N, A]` probabilities (discrete);
 - `actions(obs, masks, key)`: `[N]` or `[N, d]` actions (greedy for deterministic policies);
@@ -77,6 +78,8 @@ def as_policy(policy, n_actions: int | None = None, name: str | None = None, mdp
         if mdp is None:
             raise ValueError("a policy table needs the FiniteMDP whose states it indexes (mdp=...)")
         return table_policy(policy, mdp, name or "table")
+    if hasattr(policy, "distribution") and hasattr(policy, "log_prob_pre_tanh"):  # a tether.zoo.ZooPolicy
+        return zoo_policy(policy, name or "zoo policy")
     if callable(policy):
         if n_actions is None:
             return EvaluationPolicy(name or "function", False, True, _actions=lambda o, m: policy(o))
@@ -96,3 +99,17 @@ def table_policy(table: np.ndarray, mdp, name: str = "table") -> EvaluationPolic
 
     deterministic = bool(np.all(np.isclose(table.max(1), 1.0)))
     return EvaluationPolicy(name, True, deterministic, _probs=probs, n_actions=table.shape[1])
+
+
+def zoo_policy(policy, name: str = "zoo policy", seed: int = 0) -> EvaluationPolicy:
+    """A `tether.zoo.ZooPolicy` as the stochastic tanh-Gaussian it is: sampled actions for FQE and
+    densities (with the tanh correction) for importance sampling."""
+    rng = np.random.default_rng(seed)
+
+    def log_prob(observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        mean, log_std = policy.distribution(observations)
+        pre_tanh = np.arctanh(np.clip(np.asarray(actions, np.float64), -1 + 1e-6, 1 - 1e-6))
+        return policy.log_prob_pre_tanh(pre_tanh, mean, log_std)
+
+    return EvaluationPolicy(name, False, False, _actions=lambda o, m=None: policy.sample(o, rng)[0],
+                            _log_prob=log_prob)
