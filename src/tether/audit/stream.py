@@ -28,7 +28,7 @@ from tether.audit import diagnostics as diag
 from tether.audit.verdict import AuditReport, decide
 from tether.data import ActionSpace, LoggedDataset
 from tether.data.errors import DatasetError
-from tether.data.tabular import TabularSchema, _infer_action_space, _matrix, table_to_dataset
+from tether.data.tabular import TabularSchema, _infer_action_space, _matrix, _wide_columns, table_to_dataset
 
 TIME_KEYS = ("timestamps", "timestamp", "time")
 
@@ -119,14 +119,14 @@ def audit_parquet(path: str | Path, schema: TabularSchema | None = None, action_
         sample.offer(chunk, n_episodes)
         n_episodes += chunk.n_episodes
 
+    if schema.episode_id not in parquet.schema_arrow.names:  # checked once, before any row is read
+        raise DatasetError(schema.episode_id, f"no such column (columns: {parquet.schema_arrow.names[:12]})",
+                           "rename your column or map it: TabularSchema(episode_id='your_column')")
     for batch in parquet.iter_batches(batch_size=batch_rows):
         table = pa.Table.from_batches([batch])
         if pending is not None:
             table = pa.concat_tables([pending, table])
-        ids = table[schema.episode_id] if schema.episode_id in table.column_names else None
-        if ids is None:
-            raise DatasetError(schema.episode_id, f"no such column (columns: {table.column_names[:12]})",
-                               "rename your column or map it: TabularSchema(episode_id='your_column')")
+        ids = table[schema.episode_id]
         last = pc.equal(ids, ids[-1])
         pending = table.filter(last)
         complete = table.filter(pc.invert(last))
@@ -173,8 +173,8 @@ def _check_contiguous(table: pa.Table, schema: TabularSchema, ids: list) -> None
 
 
 def _action_space_from_column(parquet, schema: TabularSchema, batch_rows: int) -> ActionSpace:
-    names = [n for n in parquet.schema_arrow.names
-             if n == schema.action or (n.startswith(f"{schema.action}_") and n[len(schema.action) + 1:].isdigit())]
+    columns = parquet.schema_arrow.empty_table()
+    names = [schema.action] if schema.action in columns.column_names else _wide_columns(columns, schema.action)
     low = high = None
     integer = True
     for batch in parquet.iter_batches(batch_size=batch_rows, columns=names):
