@@ -3,7 +3,7 @@
     python bench/peers/d3rlpy_score.py ALGO DATA.npz ENV_ID STEPS SEED EPISODES [DEVICE]
 
 Trains with the same networks and batch sizes as tether's defaults (observations standardised, as
-tether does) and prints one JSON line with the mean return of the greedy policy.
+tether does; IQL's rewards scaled by 1000 / the range of episode returns, as tether's IQL and the paper do) and prints one JSON line with the mean return of the greedy policy.
 """
 
 import json
@@ -31,7 +31,8 @@ def main() -> None:
                                                      batch_size=256, update_actor_interval=2,
                                                      observation_scaler=scaler),
         "iql": lambda: algos.IQLConfig(actor_encoder_factory=enc, critic_encoder_factory=enc,
-                                       value_encoder_factory=enc, batch_size=256, observation_scaler=scaler),
+                                       value_encoder_factory=enc, batch_size=256, observation_scaler=scaler,
+                                       reward_scaler=d3rlpy.preprocessing.ReturnBasedRewardScaler(multiplier=1000.0)),
         "cql": lambda: algos.CQLConfig(actor_encoder_factory=enc, critic_encoder_factory=enc, batch_size=256,
                                        observation_scaler=scaler),
         "bcq": lambda: algos.BCQConfig(actor_encoder_factory=enc, critic_encoder_factory=enc, batch_size=100,

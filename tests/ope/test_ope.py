@@ -156,6 +156,29 @@ def test_value_bounds_closed_form():
     assert value_bounds(np.array([0.2, 1.0]), horizon=10, gamma=1.0) == (0.2, 10.0)
 
 
+def test_fqe_is_equivariant_to_the_reward_scale():
+    # with normalised rewards the heads see the same numbers whatever the unit: rewards x 1000 give
+    # estimates, intervals and Bellman errors x 1000 (x 1000^2), trained from the same seed
+    import dataclasses
+
+    from tether.ope.fqe import value_scale
+
+    assert value_scale(np.array([-1.0, 3.0]), horizon=5, gamma=0.9) == pytest.approx(2.0 * 5)  # mean|r| x T
+    assert value_scale(np.array([-1.0, 3.0]), horizon=500, gamma=0.9) == pytest.approx(2.0 * 10)  # x 1/(1-gamma)
+    data = get_scenario("fraud").logs(n_episodes=200, seed=0)
+    scaled = dataclasses.replace(data, rewards=data.rewards * 1000.0)
+    policy = behavior_policy_of(data)
+    config = FQEConfig(gamma=0.9, hidden_dims=(32, 32), n_heads=3)
+    base, big = (FQE(policy, config, n_actions=data.action_space.n) for _ in range(2))
+    base.fit(data, n_steps=400, n_steps_per_epoch=200)
+    big.fit(scaled, n_steps=400, n_steps_per_epoch=200)
+    small, large = base.estimate(), big.estimate()
+    assert large.value == pytest.approx(1000 * small.value, rel=1e-4)
+    assert np.allclose(large.interval, np.multiply(1000, small.interval), rtol=1e-4)
+    assert large.train_bellman_error == pytest.approx(1e6 * small.train_bellman_error, rel=1e-3)
+    assert large.converged == small.converged
+
+
 def test_fqe_extrapolating_off_the_data_is_held_at_the_value_bound_and_flagged():
     # logged actions stay in [-0.1, 0.1] and pay r = a; the candidate always pushes a = 1, where the
     # critic can only extrapolate, and bootstrapping on its own extrapolation makes FQE run away
