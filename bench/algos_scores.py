@@ -8,7 +8,8 @@ sizes matched), the greedy policy rolled out for `--episodes` episodes (resets s
 normalised with the zoo's reference scores. Reports mean and standard deviation over seeds and
 states the budget. tether trains its seeds in one vmapped program; d3rlpy's runs go to a pool of
 `--peer-workers` processes at the same time (on a GPU they share it). Each finished result is
-appended to `--log` as a JSON line as soon as it exists, so a cut-off run keeps what it measured.
+appended to `--log` as a JSON line as soon as it exists, so a cut-off run keeps what it measured, and
+`--resume` takes every result already in the log (same steps) instead of training it again.
 `TETHER_PEER_PYTHON` names the interpreter with d3rlpy (default bench/.venv-d3rlpy).
 """
 
@@ -47,16 +48,30 @@ def main() -> None:
     parser.add_argument("--peer-workers", type=int, default=1)
     parser.add_argument("--log", type=Path, default=RESULTS / "algos_scores.log.jsonl")
     parser.add_argument("--name", default="algos_scores")
+    parser.add_argument("--resume", action="store_true", help="reuse the results already in --log")
     args = parser.parse_args()
+    done_tether, done_peer = {}, {}
+    if args.resume and args.log.exists():
+        for line in args.log.read_text().splitlines():
+            entry = json.loads(line)
+            if entry.get("steps", args.steps) != args.steps:
+                continue
+            if entry["side"] == "tether":
+                done_tether[entry["dataset"], entry["algo"]] = entry["scores"]
+            else:
+                done_peer[entry["dataset"], entry["algo"], entry["seed"]] = entry["score"]
     lock = threading.Lock()
     args.log.parent.mkdir(parents=True, exist_ok=True)
 
     def record(entry: dict) -> None:
+        entry["steps"] = args.steps
         with lock, args.log.open("a") as log:
             log.write(json.dumps(entry) + "\n")
         print(entry, flush=True)
 
     def run_peer(name: str, algo: str, path: Path, env_id: str, seed: int) -> float:
+        if (name, algo, seed) in done_peer:
+            return done_peer[name, algo, seed]
         command = [str(PEER_PYTHON), str(PEER_SCRIPT), algo, str(path), env_id, str(args.steps), str(seed),
                    str(args.episodes), "cuda:0" if args.device == "gpu" else "cpu:0"]
         env = {**os.environ, "OMP_NUM_THREADS": "1"} if args.peer_workers > 1 else None
@@ -77,6 +92,9 @@ def main() -> None:
                     peers[name, algo] = [pool.submit(run_peer, name, algo, path, env.spec.id, s) for s in SEEDS]
         for name, (dataset, env) in loaded.items():
             for algo in args.algos.split(","):
+                if (name, algo) in done_tether:
+                    results[f"{name}/{algo}"] = {"tether": done_tether[name, algo]}
+                    continue
                 learner = get_algo(algo).config_cls().create(device=args.device)
                 learner.fit(dataset, n_steps=args.steps, n_steps_per_epoch=args.steps, seeds=list(SEEDS),
                             show_progress=False)

@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=500)
     parser.add_argument("--fqe-steps", type=int, default=3000)
     args = parser.parse_args()
-    fqe_config = FQEConfig(gamma=GAMMA, hidden_dims=(64, 64), n_heads=5, target_update_interval=100)
+    fqe_config = FQEConfig(gamma=GAMMA, hidden_dims=(64, 64), n_heads=5)
     rows, results = [], {}
     for name in args.scenarios.split(","):
         scenario = get_scenario(name)
