@@ -36,7 +36,7 @@ def _load_with_progress(source: str):
     from tether import datasets
     from tether.data import load_dataset
 
-    if Path(source).expanduser().exists() or not datasets.is_known_name(source) or source.endswith("-v2"):
+    if not datasets.is_builtin(source) or source.endswith("-v2"):
         return load_dataset(source)
     if datasets.is_scenario(source):
         return datasets.get_dataset(source, create_env=False)[0]

@@ -89,7 +89,7 @@ def load_data(config: RunConfig) -> tuple[LoggedDataset, object]:
     from tether import datasets
     from tether.data import load_dataset
 
-    if Path(config.data).expanduser().exists() or not datasets.is_known_name(config.data):
+    if not datasets.is_builtin(config.data):
         return load_dataset(config.data), None
     if datasets.is_scenario(config.data):
         from tether.envs.scenarios import get_scenario
