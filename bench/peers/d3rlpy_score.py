@@ -3,7 +3,8 @@
     python bench/peers/d3rlpy_score.py ALGO DATA.npz ENV_ID STEPS SEED EPISODES [DEVICE]
 
 Trains with the same networks and batch sizes as tether's defaults (observations standardised, as
-tether does; IQL's rewards scaled by 1000 / the range of episode returns, as tether's IQL and the paper do) and prints one JSON line with the mean return of the greedy policy.
+tether does; IQL's rewards scaled by 1000 / the range of episode returns, as tether's IQL and the
+paper do) and prints one JSON line with the mean return of the greedy policy.
 """
 
 import json
