@@ -263,11 +263,11 @@ class FQE:
         heads = self._head_values(dataset)
         alpha = (1 - self.config.level) / 2
         logged = self._dataset.episode_returns(self.config.gamma)
-        scale = float(np.std(logged)) + 1e-8
+        spread = float(heads.std())
         trace = self.history
         # converged: the last epoch moved the estimate by less than 5% of the logged returns' spread, or by
         # less than half the heads' own (bootstrap) spread, so further training stays within the uncertainty
-        tolerance = max(0.05 * scale, 0.5 * float(heads.std()))
+        tolerance = max(0.05 * (float(np.std(logged)) + 1e-8), 0.5 * spread)
         converged = len(trace) >= 2 and abs(trace[-1] - trace[-2]) < tolerance
         train_eps = np.setdiff1d(np.arange(self._dataset.n_episodes), self._holdout)
         low, high = self._bounds
@@ -279,7 +279,7 @@ class FQE:
         return FQEEstimate(
             value=float(heads.mean()),
             interval=(float(np.quantile(heads, alpha)), float(np.quantile(heads, 1 - alpha))),
-            head_values=heads.tolist(), spread=float(heads.std()), converged=bool(converged),
+            head_values=heads.tolist(), spread=spread, converged=bool(converged),
             train_bellman_error=self.bellman_error(train_eps), heldout_bellman_error=self.bellman_error(self._holdout),
             estimand=f"expected discounted return (gamma={self.config.gamma}) of an episode as logged "
                      f"(up to {int(self._t_max)} steps)", history=list(trace),
