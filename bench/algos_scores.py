@@ -86,8 +86,9 @@ def main() -> None:
         loaded = {}
         for name in args.datasets.split(","):
             dataset, env = loaded[name] = get_dataset(name)
-            path = save_dataset(dataset, Path(tmp) / f"{name}.npz")
             if PEER_PYTHON.exists():
+                outstanding = any((name, algo, s) not in done_peer for algo in args.algos.split(",") for s in SEEDS)
+                path = save_dataset(dataset, Path(tmp) / f"{name}.npz") if outstanding else None  # peers read it
                 for algo in args.algos.split(","):
                     peers[name, algo] = [pool.submit(run_peer, name, algo, path, env.spec.id, s) for s in SEEDS]
         for name, (dataset, env) in loaded.items():
