@@ -112,3 +112,12 @@ def test_episode_index_errors(bad_index):
     assert len(ds.episode(bad_index)) == 2
     with pytest.raises(IndexError):
         ds.episode(5)
+
+
+def test_discrete_policy_output_becomes_probabilities():
+    space = ActionSpace.discrete(3)
+    assert np.array_equal(space.probabilities(np.array([2, 0])), [[0, 0, 1], [1, 0, 0]])
+    probs = np.array([[0.2, 0.3, 0.5]])
+    assert np.array_equal(space.probabilities(probs), probs)
+    with pytest.raises(ValueError, match=r"probabilities \[N, 3\], got shape \(1, 2\)"):
+        space.probabilities(np.ones((1, 2)))

@@ -41,6 +41,16 @@ class ActionSpace:
     def is_discrete(self) -> bool:
         return self.kind == "discrete"
 
+    def probabilities(self, output: np.ndarray) -> np.ndarray:
+        """A discrete policy's output as `[N, n]` probabilities: actions `[N]` become one-hot rows."""
+        out = np.asarray(output)
+        if out.ndim == 1:
+            return np.eye(self.n)[out.astype(int)]
+        if out.ndim != 2 or out.shape[1] != self.n:
+            raise ValueError(f"a discrete policy must return actions [N] or probabilities [N, {self.n}], "
+                             f"got shape {out.shape}")
+        return out.astype(np.float64)
+
     @property
     def action_dim(self) -> int:
         """Number of action dimensions (1 for discrete)."""

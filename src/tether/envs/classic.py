@@ -48,16 +48,13 @@ CLASSIC_TASKS = {"cartpole": ClassicTask("CartPole-v1", 2, _cartpole_expert),
                  "acrobot": ClassicTask("Acrobot-v1", 3, _acrobot_expert)}
 
 
-def _probs_of(policy, observations: np.ndarray, n_actions: int) -> np.ndarray:
-    out = np.asarray(policy.predict(observations) if hasattr(policy, "predict") else policy(observations))
-    return np.eye(n_actions)[out.astype(int)] if out.ndim == 1 else out
-
-
 def rollout(env_id: str, policy, n_episodes: int, seed: int = 0, gamma: float = 1.0):
     """Run `policy` (a learner, or `obs [N, d] -> probs [N, A] or actions [N]`) for `n_episodes`
     seeded episodes; returns `(episode arrays, discounted returns)`."""
     env = gym.make(env_id)
     n_actions = int(env.action_space.n)
+    space = ActionSpace.discrete(n_actions)
+    act = policy.predict if hasattr(policy, "predict") else policy
     rng = np.random.default_rng(seed)
     episodes, returns = [], []
     for episode in range(n_episodes):
@@ -65,7 +62,7 @@ def rollout(env_id: str, policy, n_episodes: int, seed: int = 0, gamma: float = 
         rows = {"obs": [], "action": [], "probs": [], "reward": [], "next": []}
         done, terminated, total, discount = False, False, 0.0, 1.0
         while not done:
-            probs = _probs_of(policy, obs[None].astype(np.float32), n_actions)[0]
+            probs = space.probabilities(act(obs[None].astype(np.float32)))[0]
             action = int(rng.choice(n_actions, p=probs / probs.sum()))
             nxt, reward, terminated, truncated, _ = env.step(action)
             for key, value in zip(rows, (obs, action, probs, reward, nxt), strict=True):

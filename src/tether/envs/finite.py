@@ -110,7 +110,7 @@ class FiniteMDP:
             masks = self.action_masks
             predict = getattr(policy, "predict", None)
             out = np.asarray(predict(features, action_masks=masks) if predict is not None else policy(features, masks))
-            table = np.eye(self.n_actions)[out.astype(int)] if out.ndim == 1 else out.astype(np.float64)
+            table = ActionSpace.discrete(self.n_actions).probabilities(out)
         if table.shape != (self.n_states, self.n_actions):
             raise ValueError(f"policy table has shape {table.shape}, expected {(self.n_states, self.n_actions)}")
         live = ~self.terminal

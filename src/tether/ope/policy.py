@@ -2,7 +2,7 @@
 
 `as_policy(x)` accepts a tether learner (greedy, deterministic), a zoo policy (stochastic, with
 densities), a `[S, A]` table together with a `FiniteMDP` (states looked up by their features), or
-a function `observations -> probabilities` (discrete) or `observations -> actions` (continuous),
+a function `(observations, masks) -> probabilities or actions` (discrete) or `observations -> actions` (continuous),
 and returns an `EvaluationPolicy` with:
 
 - `action_probs(obs, masks)`: `[N, A]` probabilities (discrete);
@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from tether.data import ActionSpace
 
 
 @dataclass
@@ -35,8 +37,7 @@ class EvaluationPolicy:
     def action_probs(self, observations: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
         if self._probs is not None:
             return np.asarray(self._probs(observations, masks), np.float64)
-        actions = np.asarray(self._actions(observations, masks)).astype(int)
-        return np.eye(self.n_actions)[actions]
+        return ActionSpace.discrete(self.n_actions).probabilities(self._actions(observations, masks))
 
     def actions(self, observations: np.ndarray, masks: np.ndarray | None = None,
                 rng: np.random.Generator | None = None) -> np.ndarray:
@@ -83,7 +84,9 @@ def as_policy(policy, n_actions: int | None = None, name: str | None = None, mdp
     if callable(policy):
         if n_actions is None:
             return EvaluationPolicy(name or "function", False, True, _actions=lambda o, m: policy(o))
-        return EvaluationPolicy(name or "function", True, False, _probs=lambda o, m: policy(o, m), n_actions=n_actions)
+        space = ActionSpace.discrete(n_actions)
+        return EvaluationPolicy(name or "function", True, False, _probs=lambda o, m: space.probabilities(policy(o, m)),
+                                n_actions=n_actions)
     raise TypeError(f"cannot evaluate a {type(policy).__name__}: pass a tether learner, a table with mdp=..., "
                     "or a function")
 
