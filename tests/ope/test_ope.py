@@ -179,6 +179,22 @@ def test_fqe_is_equivariant_to_the_reward_scale():
     assert large.converged == small.converged
 
 
+def test_fqe_convergence_reads_the_trend_not_the_last_jitter():
+    from tether.ope.fqe import trace_drift
+
+    # a steady climb of 1 per epoch: the last half (5 points) spans 4 epochs, so it moved by 4
+    assert trace_drift(list(range(10))) == pytest.approx(4.0)
+    # converged but jittering by +-1: the last difference says 2, the trend says 0
+    zigzag = [100.0 + (-1) ** i for i in range(10)]
+    assert abs(zigzag[-1] - zigzag[-2]) == pytest.approx(2.0)
+    assert trace_drift(zigzag) == pytest.approx(0.0, abs=1e-9)
+    # a climb hidden under jitter still shows: slope 0.5 per epoch plus +-1
+    assert trace_drift([0.5 * i + (-1) ** i for i in range(10)]) == pytest.approx(4 * 0.5)
+    # short traces: the last change, or nothing to judge by
+    assert trace_drift([1.0, 3.0]) == pytest.approx(2.0)
+    assert np.isnan(trace_drift([1.0]))
+
+
 def test_fqe_extrapolating_off_the_data_is_held_at_the_value_bound_and_flagged():
     # logged actions stay in [-0.1, 0.1] and pay r = a; the candidate always pushes a = 1, where the
     # critic can only extrapolate, and bootstrapping on its own extrapolation makes FQE run away

@@ -40,6 +40,7 @@ class Estimate:
     lower_bound: float | None = None
     diagnostics: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    trace: list[float] = field(default_factory=list)  # the estimate after each training epoch (FQE)
 
     @property
     def trusted(self) -> bool:
@@ -73,12 +74,13 @@ def evaluate_policy(policy, dataset: LoggedDataset, gamma: float = 0.99,
     needs_fqe = any(e in estimators for e in ("FQE", "DR", "WDR"))
     if needs_fqe and fqe is None:
         fqe = FQE(target, fqe_config or FQEConfig(gamma=gamma), seed=seed)
-        fqe.fit(dataset, n_steps=fqe_steps, n_steps_per_epoch=max(fqe_steps // 5, 1))
+        fqe.fit(dataset, n_steps=fqe_steps, n_steps_per_epoch=max(fqe_steps // 10, 1))
     if "FQE" in estimators:
         result = fqe.estimate()
         warnings = []
         if not result.converged:
-            warnings.append("FQE has not converged (its estimate still moved in the last epoch)")
+            warnings.append(f"FQE has not converged: over the second half of its training the estimate's trend moved "
+                            f"by {result.drift:+.3g} (converged below {result.tolerance:.3g}); train it for more steps")
         if not result.generalises:
             warnings.append(f"FQE's held-out Bellman error ({result.heldout_bellman_error:.3g}) is over twice its "
                             f"training error ({result.train_bellman_error:.3g})")
@@ -91,7 +93,9 @@ def evaluate_policy(policy, dataset: LoggedDataset, gamma: float = 0.99,
                               diagnostics={"spread": result.spread, "converged": float(result.converged),
                                            "train_bellman_error": result.train_bellman_error,
                                            "heldout_bellman_error": result.heldout_bellman_error,
-                                           "at_bound": float(result.at_bound)},
+                                           "at_bound": float(result.at_bound), "drift": result.drift,
+                                           "drift_tolerance": result.tolerance},
+                              trace=list(result.history),
                               warnings=warnings)
     is_family = [e for e in estimators if e in imp.ESTIMATORS]
     if not is_family:

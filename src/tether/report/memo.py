@@ -83,13 +83,17 @@ def sections(results: dict) -> list[tuple[str, list[str], list[str]]]:
                          f"{'pass' if est['trusted'] else 'FAIL: ' + '; '.join(est['warnings'][:2])} |")
             if est_name in ("FQE", "WDR", "WIS"):
                 chart_rows.append((f"{name[:12]} {est_name}", est["value"], est["interval"][0], est["interval"][1]))
+    traces = {name: evaluation[name]["estimates"]["FQE"].get("trace") or [] for name in [baseline, *candidates]}
+    traces = {name: (list(range(1, len(t) + 1)), t) for name, t in traces.items() if len(t) >= 2}
     improved = [n for n in candidates if any(g[1] > 0 for g in decisions[n]["improvements"].values())]
     out.append(("Did any candidate improve the evaluator signal?", [
         ("Candidates with an improvement interval above zero for some estimator: " + ", ".join(improved) + "."
          if improved else "No candidate has an improvement interval above zero for any estimator."),
         "\n".join(lines)],
         [svg.interval_chart(chart_rows, f"estimated value (gamma {gamma}) with 95% intervals", "value",
-                            behavior["mean"], "behaviour (logged)")]))
+                            behavior["mean"], "behaviour (logged)"),
+         *([svg.line_chart(traces, "FQE estimate after each tenth of its training (flat at the end = converged)",
+                           "FQE epoch", "estimated value")] if traces else [])]))
 
     stab, charts = [], []
     for name in [baseline, *candidates]:

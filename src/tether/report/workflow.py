@@ -251,7 +251,7 @@ def run(config: RunConfig, out: Path, resume: bool = False, log=print) -> dict:
     bc_fqe = evaluation[roles["baseline"]]["estimates"]["FQE"]["value"]
     decisions = {}
     for name in candidates:
-        estimates = {k: Estimate(**{f: v[f] for f in Estimate.__dataclass_fields__})
+        estimates = {k: Estimate(**{f: v[f] for f in Estimate.__dataclass_fields__ if f in v})
                      for k, v in evaluation[name]["estimates"].items()}
         gains = improvements(estimates, behavior)
         support = SupportReport(**evaluation[name]["support"])
