@@ -40,7 +40,7 @@ class Estimate:
     lower_bound: float | None = None
     diagnostics: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    trace: list[float] = field(default_factory=list)  # the estimate after each training epoch (FQE)
+    history: list[float] = field(default_factory=list)  # the estimate after each training epoch (FQE)
 
     @property
     def trusted(self) -> bool:
@@ -95,7 +95,7 @@ def evaluate_policy(policy, dataset: LoggedDataset, gamma: float = 0.99,
                                            "heldout_bellman_error": result.heldout_bellman_error,
                                            "at_bound": float(result.at_bound), "drift": result.drift,
                                            "drift_tolerance": result.tolerance},
-                              trace=list(result.history),
+                              history=list(result.history),
                               warnings=warnings)
     is_family = [e for e in estimators if e in imp.ESTIMATORS]
     if not is_family:

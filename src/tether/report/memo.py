@@ -83,7 +83,7 @@ def sections(results: dict) -> list[tuple[str, list[str], list[str]]]:
                          f"{'pass' if est['trusted'] else 'FAIL: ' + '; '.join(est['warnings'][:2])} |")
             if est_name in ("FQE", "WDR", "WIS"):
                 chart_rows.append((f"{name[:12]} {est_name}", est["value"], est["interval"][0], est["interval"][1]))
-    traces = {name: evaluation[name]["estimates"]["FQE"].get("trace") or [] for name in [baseline, *candidates]}
+    traces = {name: evaluation[name]["estimates"]["FQE"].get("history") or [] for name in [baseline, *candidates]}
     traces = {name: (list(range(1, len(t) + 1)), t) for name, t in traces.items() if len(t) >= 2}
     improved = [n for n in candidates if any(g[1] > 0 for g in decisions[n]["improvements"].values())]
     out.append(("Did any candidate improve the evaluator signal?", [
