@@ -32,7 +32,7 @@ def test_bc_deterministic_loss_is_mean_squared_error():
     predicted = RNG.uniform(-1, 1, (4, 2)).astype(np.float32)
     state = bc.BCState(_fixed(lambda v, obs: jnp.asarray(predicted)), jnp.int32(0))
     loss, _ = bc.loss(state.policy.params, state, BATCH, BCConfig())
-    np.testing.assert_allclose(loss, np.mean(np.sum((predicted - np.asarray(BATCH.actions)) ** 2, 1)), rtol=1e-6)
+    np.testing.assert_allclose(loss, np.mean((predicted - np.asarray(BATCH.actions)) ** 2), rtol=1e-6)
 
 
 def test_td3_plus_bc_actor_loss_scales_q_by_alpha_over_mean_abs_q():

@@ -67,7 +67,7 @@ def init(config: BCConfig, spec: DatasetSpec, key: PRNGKey) -> BCState:
 def loss(params, state: BCState, batch: Batch, config: BCConfig) -> tuple[jax.Array, Metrics]:
     out = state.policy.apply_fn({"params": params}, batch.observations)
     if config.policy_type == "deterministic":
-        value = jnp.mean(jnp.sum((out - batch.actions) ** 2, axis=-1))
+        value = jnp.mean((out - batch.actions) ** 2)  # over batch and action dims, as d3rlpy's MSE
     else:
         mean, log_std = out
         value = -jnp.mean(gaussian_log_prob(batch.actions, mean, log_std))

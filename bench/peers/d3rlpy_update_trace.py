@@ -1,0 +1,61 @@
+"""d3rlpy side of bench/update_crosscheck.py; runs inside bench/.venv-d3rlpy.
+
+    python bench/peers/d3rlpy_update_trace.py ALGO BATCHES.npz OUT.npz
+
+Builds d3rlpy's ALGO (256x256 networks, no scalers, target smoothing noise off so the update is
+deterministic), writes its initial weights, applies one `update` per batch in BATCHES.npz (arrays
+`[n_updates, batch, ...]`) and writes the final weights and each update's losses. Weights are
+stored as `<module>/<layer>/weight|bias` with torch's `[out, in]` layout.
+"""
+
+import sys
+
+import d3rlpy
+import numpy as np
+from d3rlpy.dataset import TransitionMiniBatch
+
+
+def export(prefix: str, module, out: dict) -> None:
+    for name, value in module.state_dict().items():
+        out[f"{prefix}/{name}"] = value.detach().cpu().numpy().copy()  # not a view of the live tensor
+
+
+def main() -> None:
+    algo_name, batches_path, out_path = sys.argv[1:4]
+    d3rlpy.seed(0)
+    enc = d3rlpy.models.encoders.VectorEncoderFactory(hidden_units=[256, 256])
+    with np.load(batches_path) as data:
+        batches = {key: data[key].astype(np.float32) for key in data.files}
+    n_updates, batch_size, obs_dim = batches["observations"].shape
+    action_dim = batches["actions"].shape[-1]
+    if algo_name == "td3_plus_bc":
+        algo = d3rlpy.algos.TD3PlusBCConfig(actor_encoder_factory=enc, critic_encoder_factory=enc,
+                                            batch_size=batch_size, target_smoothing_sigma=0.0).create(device="cpu:0")
+    elif algo_name == "bc":
+        algo = d3rlpy.algos.BCConfig(encoder_factory=enc, batch_size=batch_size).create(device="cpu:0")
+    else:
+        raise SystemExit(f"no update trace for {algo_name}")
+    algo.create_impl((obs_dim,), action_dim)
+    modules = algo.impl._modules
+    names = ["policy", "q_funcs", "targ_policy", "targ_q_funcs"] if algo_name != "bc" else ["imitator"]
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        export(f"init/{name}", getattr(modules, name), out)
+    losses: dict[str, list[float]] = {}
+    for i in range(n_updates):
+        batch = TransitionMiniBatch(
+            observations=batches["observations"][i], actions=batches["actions"][i],
+            rewards=batches["rewards"][i][:, None], next_observations=batches["next_observations"][i],
+            next_actions=batches["actions"][i], terminals=batches["terminations"][i][:, None],
+            intervals=np.ones((batch_size, 1), np.float32), transitions=[])
+        for key, value in algo.update(batch).items():
+            losses.setdefault(key, []).append(float(value))
+    for name in names:
+        export(f"final/{name}", getattr(modules, name), out)
+    for key, values in losses.items():
+        out[f"loss/{key}"] = np.asarray(values)
+    np.savez(out_path, **out)
+
+
+if __name__ == "__main__":
+    main()
