@@ -2,8 +2,9 @@
 
     python bench/algos_scores.py --steps 100000 [--datasets halfcheetah-medium-v5,hopper-medium-v5]
         [--algos bc,td3_plus_bc,iql,cql,bcq] [--device cpu|gpu] [--peer-workers N] [--log FILE]
+        [--seeds 0,1,2] [--resume] [--name NAME]
 
-For each dataset and algorithm: 3 seeds each side, default hyperparameters (networks and batch
+For each dataset and algorithm: `--seeds` (3 by default) each side, default hyperparameters (networks and batch
 sizes matched), the greedy policy rolled out for `--episodes` episodes (resets seeded 10000+),
 normalised with the zoo's reference scores. Reports mean and standard deviation over seeds and
 states the budget. tether trains its seeds in one vmapped program; d3rlpy's runs go to a pool of
@@ -35,7 +36,6 @@ from tether.data import save_dataset  # noqa: E402
 from tether.datasets import get_dataset, normalized_score  # noqa: E402
 
 PEER_SCRIPT = Path(__file__).parent / "peers" / "d3rlpy_score.py"
-SEEDS = (0, 1, 2)
 
 
 def main() -> None:
@@ -49,7 +49,9 @@ def main() -> None:
     parser.add_argument("--log", type=Path, default=RESULTS / "algos_scores.log.jsonl")
     parser.add_argument("--name", default="algos_scores")
     parser.add_argument("--resume", action="store_true", help="reuse the results already in --log")
+    parser.add_argument("--seeds", default="0,1,2", help="seeds each side trains (default 3)")
     args = parser.parse_args()
+    seeds = [int(seed) for seed in args.seeds.split(",")]
     done_tether, done_peer = {}, {}
     if args.resume and args.log.exists():
         for line in args.log.read_text().splitlines():
@@ -57,7 +59,8 @@ def main() -> None:
             if entry.get("steps", args.steps) != args.steps:
                 continue
             if entry["side"] == "tether":
-                done_tether[entry["dataset"], entry["algo"]] = entry["scores"]
+                if entry["seeds"] == seeds:
+                    done_tether[entry["dataset"], entry["algo"]] = entry["scores"]
             else:
                 done_peer[entry["dataset"], entry["algo"], entry["seed"]] = entry["score"]
     lock = threading.Lock()
@@ -87,21 +90,21 @@ def main() -> None:
         for name in args.datasets.split(","):
             dataset, env = loaded[name] = get_dataset(name)
             if PEER_PYTHON.exists():
-                outstanding = any((name, algo, s) not in done_peer for algo in args.algos.split(",") for s in SEEDS)
+                outstanding = any((name, algo, s) not in done_peer for algo in args.algos.split(",") for s in seeds)
                 path = save_dataset(dataset, Path(tmp) / f"{name}.npz") if outstanding else None  # peers read it
                 for algo in args.algos.split(","):
-                    peers[name, algo] = [pool.submit(run_peer, name, algo, path, env.spec.id, s) for s in SEEDS]
+                    peers[name, algo] = [pool.submit(run_peer, name, algo, path, env.spec.id, s) for s in seeds]
         for name, (dataset, env) in loaded.items():
             for algo in args.algos.split(","):
                 if (name, algo) in done_tether:
                     results[f"{name}/{algo}"] = {"tether": done_tether[name, algo]}
                     continue
                 learner = get_algo(algo).config_cls().create(device=args.device)
-                learner.fit(dataset, n_steps=args.steps, n_steps_per_epoch=args.steps, seeds=list(SEEDS),
+                learner.fit(dataset, n_steps=args.steps, n_steps_per_epoch=args.steps, seeds=seeds,
                             show_progress=False)
                 evaluator = EnvironmentEvaluator(env, n_trials=args.episodes, seed=10_000)
                 ours = [float(normalized_score(name, evaluator(view))) for view in learner.seed_learners()]
-                record({"dataset": name, "algo": algo, "side": "tether", "seeds": list(SEEDS), "scores": ours})
+                record({"dataset": name, "algo": algo, "side": "tether", "seeds": seeds, "scores": ours})
                 results[f"{name}/{algo}"] = {"tether": ours}
         for (name, algo), futures in peers.items():
             results[f"{name}/{algo}"]["d3rlpy"] = [future.result() for future in futures]
@@ -111,9 +114,9 @@ def main() -> None:
         ours, peer = sides["tether"], sides.get("d3rlpy", [])
         rows.append({"dataset": name, "algorithm": algo, "tether": f"{np.mean(ours):.1f} ± {np.std(ours):.1f}",
                      "d3rlpy": f"{np.mean(peer):.1f} ± {np.std(peer):.1f}" if peer else "-"})
-    write_results(args.name, {"steps": args.steps, "seeds": list(SEEDS), "episodes": args.episodes,
+    write_results(args.name, {"steps": args.steps, "seeds": seeds, "episodes": args.episodes,
                               "device": args.device, "results": results}, rows,
-                  f"Normalised score (0 random, 100 zoo expert), {args.steps:,} steps, {len(SEEDS)} seeds, "
+                  f"Normalised score (0 random, 100 zoo expert), {args.steps:,} steps, {len(seeds)} seeds, "
                   f"trained on {args.device}")
 
 
