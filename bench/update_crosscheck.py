@@ -29,12 +29,22 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _results import PEER_PYTHON, write_results  # noqa: E402
+from flax.traverse_util import flatten_dict  # noqa: E402
 
-from tether.algos import bc, td3_plus_bc  # noqa: E402
-from tether.algos.base import Batch, DatasetSpec  # noqa: E402
+from tether.algos import BCConfig, TD3PlusBCConfig  # noqa: E402
+from tether.algos.base import Batch  # noqa: E402
+from tether.algos.crosscheck import replay_updates  # noqa: E402
 
 PEER_SCRIPT = Path(__file__).parent / "peers" / "d3rlpy_update_trace.py"
 OBS_DIM, ACTION_DIM = 17, 6
+BATCH_FIELDS = ("observations", "actions", "rewards", "next_observations", "terminations")
+# tether's network name: d3rlpy's module name, and whether it is an ensemble of critics
+NETWORKS = {
+    "td3_plus_bc": {"actor": ("policy", False), "critic": ("q_funcs", True),
+                    "target_actor": ("targ_policy", False), "target_critic": ("targ_q_funcs", True)},
+    "bc": {"policy": ("imitator", False)},
+}
+FLAX_ROOT = {False: "MLP_0", True: "VmapMLP_0"}
 
 
 def random_batches(n_updates: int, batch_size: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -49,110 +59,109 @@ def random_batches(n_updates: int, batch_size: int, seed: int = 0) -> dict[str, 
     }
 
 
-def mlp_params(weights: dict[str, np.ndarray], prefix: str) -> dict:
+def mlp_params(weights: dict[str, np.ndarray], prefix: str, n_layers: int) -> dict:
     """A d3rlpy VectorEncoder + `_fc` head as flax `MLP` params (kernels transposed)."""
-    layers = [f"{prefix}_encoder._layers.0", f"{prefix}_encoder._layers.2", f"{prefix}_fc"]
+    layers = [f"{prefix}_encoder._layers.{2 * i}" for i in range(n_layers - 1)] + [f"{prefix}_fc"]
     return {f"Dense_{i}": {"kernel": jnp.asarray(weights[f"{layer}.weight"].T),
                            "bias": jnp.asarray(weights[f"{layer}.bias"])} for i, layer in enumerate(layers)}
 
 
-def ensemble_params(weights: dict[str, np.ndarray], prefix: str, n_critics: int = 2) -> dict:
-    members = [mlp_params(weights, f"{prefix}{k}.") for k in range(n_critics)]
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *members)
+def flax_networks(algo: str, weights: dict[str, np.ndarray], stage: str, n_layers: int) -> dict[str, dict]:
+    """d3rlpy's `init` or `final` weights as tether's networks (critic ensembles stacked on axis 0)."""
+    networks = {}
+    for ours, (theirs, ensemble) in NETWORKS[algo].items():
+        if ensemble:
+            members = [mlp_params(weights, f"{stage}/{theirs}/{k}.", n_layers) for k in range(2)]
+            params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *members)
+        else:
+            params = mlp_params(weights, f"{stage}/{theirs}/", n_layers)
+        networks[ours] = {FLAX_ROOT[ensemble]: params}
+    return networks
 
 
-def run_tether(algo: str, weights: dict[str, np.ndarray],
-               batches: dict[str, np.ndarray]) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
-    """tether's final weights per network and its per-update losses, started from d3rlpy's weights."""
-    spec = DatasetSpec(OBS_DIM, ACTION_DIM)
+def config_for(algo: str, hidden: tuple[int, ...]):
     if algo == "td3_plus_bc":
-        config = td3_plus_bc.TD3PlusBCConfig(target_smoothing_sigma=0.0)
-        state = td3_plus_bc.init(config, spec, jax.random.key(0))
-        actor, critic = mlp_params(weights, "init/policy/"), ensemble_params(weights, "init/q_funcs/")
-        state = state.replace(
-            actor=state.actor.replace(params={"MLP_0": actor}, opt_state=state.actor.tx.init({"MLP_0": actor})),
-            critic=state.critic.replace(params={"VmapMLP_0": critic},
-                                        opt_state=state.critic.tx.init({"VmapMLP_0": critic})),
-            target_actor_params={"MLP_0": mlp_params(weights, "init/targ_policy/")},
-            target_critic_params={"VmapMLP_0": ensemble_params(weights, "init/targ_q_funcs/")})
-        update = jax.jit(lambda s, b: td3_plus_bc.update(s, b, jax.random.key(0), config=config))
-
-        def final(s):
-            return {"policy": s.actor.params["MLP_0"], "q_funcs": s.critic.params["VmapMLP_0"],
-                    "targ_policy": s.target_actor_params["MLP_0"], "targ_q_funcs": s.target_critic_params["VmapMLP_0"]}
-    elif algo == "bc":
-        config = bc.BCConfig()
-        state = bc.init(config, spec, jax.random.key(0))
-        policy = mlp_params(weights, "init/imitator/")
-        state = state.replace(policy=state.policy.replace(params={"MLP_0": policy},
-                                                          opt_state=state.policy.tx.init({"MLP_0": policy})))
-        update = jax.jit(lambda s, b: bc.update(s, b, jax.random.key(0), config=config))
-
-        def final(s):
-            return {"imitator": s.policy.params["MLP_0"]}
-    else:
-        raise SystemExit(f"no crosscheck for {algo}")
-    losses: dict[str, list[float]] = {}
-    for i in range(len(batches["observations"])):
-        state, metrics = update(state, Batch(*(jnp.asarray(batches[key][i]) for key in
-                                               ("observations", "actions", "rewards", "next_observations",
-                                                "terminations"))))
-        for key, value in metrics.items():
-            if np.isfinite(value):  # TD3+BC's actor reports NaN on the steps it skips
-                losses.setdefault(key, []).append(float(value))
-    return final(state), {key: np.asarray(values) for key, values in losses.items()}
+        return TD3PlusBCConfig(hidden_dims=hidden, target_smoothing_sigma=0.0)
+    return BCConfig(hidden_dims=hidden)
 
 
-def compare(algo: str, weights: dict[str, np.ndarray], ours: dict[str, dict],
+def compare(algo: str, init: dict, theirs: dict, ours: dict, their_losses: dict[str, np.ndarray],
             our_losses: dict[str, np.ndarray]) -> list[dict]:
     """Per network: how far the two sides' total weight changes differ (as a share of d3rlpy's change,
     in the L2 norm over all weights, and at the single worst weight); per loss: the worst step."""
     rows = []
-    for module, params in ours.items():
-        build = mlp_params if module in ("policy", "targ_policy", "imitator") else ensemble_params
-        init, theirs = build(weights, f"init/{module}/"), build(weights, f"final/{module}/")
+    for network in theirs:
         ours_moved, their_moved = (
-            jnp.concatenate([(a - b).ravel() for a, b in zip(jax.tree.leaves(end), jax.tree.leaves(init), strict=True)])
-            for end in (params, theirs))
+            jnp.concatenate([(a - b).ravel() for a, b in zip(jax.tree.leaves(end[network]),
+                                                             jax.tree.leaves(init[network]), strict=True)])
+            for end in (ours, theirs))
         gap, moved = ours_moved - their_moved, float(jnp.linalg.norm(their_moved))
-        rows.append({"algorithm": algo, "compared": f"{module} weights",
+        rows.append({"algorithm": algo, "compared": f"{network} weights",
                      "d3rlpy": f"moved {moved:.3g} (L2)",
                      "relative difference (L2)": f"{float(jnp.linalg.norm(gap)) / moved:.1e}",
                      "worst single value": f"{float(jnp.max(jnp.abs(gap))):.1e} "
                                            f"of {float(jnp.max(jnp.abs(their_moved))):.1e}"})
-    for key, theirs in sorted((k.removeprefix("loss/"), weights[k]) for k in weights if k.startswith("loss/")):
+    for key, their_trace in sorted(their_losses.items()):
         if key not in our_losses:
             continue
-        ours_trace = our_losses[key]
-        relative = np.abs(ours_trace - theirs) / np.maximum(np.abs(theirs), 1e-12)
-        rows.append({"algorithm": algo, "compared": f"{key}, {len(theirs)} updates",
-                     "d3rlpy": f"{theirs[0]:.4g} to {theirs[-1]:.4g}",
-                     "relative difference (L2)": f"{np.linalg.norm(ours_trace - theirs) / np.linalg.norm(theirs):.1e}",
+        our_trace = our_losses[key]
+        relative = np.abs(our_trace - their_trace) / np.maximum(np.abs(their_trace), 1e-12)
+        trace_gap = np.linalg.norm(our_trace - their_trace) / np.linalg.norm(their_trace)
+        rows.append({"algorithm": algo, "compared": f"{key}, {len(their_trace)} updates",
+                     "d3rlpy": f"{their_trace[0]:.4g} to {their_trace[-1]:.4g}",
+                     "relative difference (L2)": f"{trace_gap:.1e}",
                      "worst single value": f"{float(np.max(relative)):.1e} (relative)"})
     return rows
+
+
+def write_fixture(path: Path, hidden: tuple[int, ...], batches: dict[str, np.ndarray], init: dict, final: dict,
+                  losses: dict[str, np.ndarray]) -> None:
+    """One flat npz a test can replay without d3rlpy: batches, both weight sets (tether's layout), losses."""
+    arrays = {f"batch/{key}": value for key, value in batches.items()}
+    arrays["hidden_dims"] = np.asarray(hidden)
+    for stage, networks in (("init", init), ("final", final)):
+        for key, value in flatten_dict(networks, sep="/").items():
+            arrays[f"{stage}/{key}"] = np.asarray(value)
+    arrays.update({f"loss/{key}": value for key, value in losses.items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--algos", default="td3_plus_bc,bc")
     parser.add_argument("--updates", type=int, default=50)
+    parser.add_argument("--hidden", default="256,256", help="hidden widths of every network")
+    parser.add_argument("--batch-size", type=int, default=0, help="default: BC 100, others 256")
+    parser.add_argument("--fixture-dir", type=Path, default=None,
+                        help="also write each trace as <dir>/d3rlpy_<algo>_trace.npz for tests to replay")
     args = parser.parse_args()
+    hidden = tuple(int(width) for width in args.hidden.split(","))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for algo in args.algos.split(","):
-            batch_size = 100 if algo == "bc" else 256
+            batch_size = args.batch_size or (100 if algo == "bc" else 256)
             batches = random_batches(args.updates, batch_size)
             batches_path, out_path = Path(tmp) / f"{algo}_batches.npz", Path(tmp) / f"{algo}_trace.npz"
             np.savez(batches_path, **batches)
-            subprocess.run([str(PEER_PYTHON), str(PEER_SCRIPT), algo, str(batches_path), str(out_path)],
+            subprocess.run([str(PEER_PYTHON), str(PEER_SCRIPT), algo, str(batches_path), str(out_path), args.hidden],
                            check=True, capture_output=True)
             with np.load(out_path) as data:
                 weights = {key: data[key] for key in data.files}
-            rows += compare(algo, weights, *run_tether(algo, weights, batches))
+            init, theirs = (flax_networks(algo, weights, stage, len(hidden) + 1) for stage in ("init", "final"))
+            their_losses = {key.removeprefix("loss/"): value for key, value in weights.items()
+                            if key.startswith("loss/")}
+            batch_list = [Batch(*(jnp.asarray(batches[key][i]) for key in BATCH_FIELDS)) for i in range(args.updates)]
+            ours, our_losses = replay_updates(algo, config_for(algo, hidden), init, batch_list)
+            rows += compare(algo, init, theirs, ours, their_losses, our_losses)
+            if args.fixture_dir:
+                write_fixture(args.fixture_dir / f"d3rlpy_{algo}_trace.npz", hidden, batches, init, theirs,
+                              their_losses)
     for row in rows:
         print(row)
-    write_results("update_crosscheck", {"updates": args.updates, "rows": rows}, rows,
-                  f"tether's updates against d3rlpy's from the same weights, {args.updates} updates, same batches")
+    if not args.fixture_dir:
+        write_results("update_crosscheck", {"updates": args.updates, "hidden": hidden, "rows": rows}, rows,
+                      f"tether's updates against d3rlpy's from the same weights, {args.updates} updates, same batches")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """d3rlpy side of bench/update_crosscheck.py; runs inside bench/.venv-d3rlpy.
 
-    python bench/peers/d3rlpy_update_trace.py ALGO BATCHES.npz OUT.npz
+    python bench/peers/d3rlpy_update_trace.py ALGO BATCHES.npz OUT.npz [HIDDEN, default 256,256]
 
-Builds d3rlpy's ALGO (256x256 networks, no scalers, target smoothing noise off so the update is
+Builds d3rlpy's ALGO (HIDDEN-wide networks, no scalers, target smoothing noise off so the update is
 deterministic), writes its initial weights, applies one `update` per batch in BATCHES.npz (arrays
 `[n_updates, batch, ...]`) and writes the final weights and each update's losses. Weights are
 stored as `<module>/<layer>/weight|bias` with torch's `[out, in]` layout.
@@ -22,8 +22,9 @@ def export(prefix: str, module, out: dict) -> None:
 
 def main() -> None:
     algo_name, batches_path, out_path = sys.argv[1:4]
+    hidden = [int(width) for width in (sys.argv[4] if len(sys.argv) > 4 else "256,256").split(",")]
     d3rlpy.seed(0)
-    enc = d3rlpy.models.encoders.VectorEncoderFactory(hidden_units=[256, 256])
+    enc = d3rlpy.models.encoders.VectorEncoderFactory(hidden_units=hidden)
     with np.load(batches_path) as data:
         batches = {key: data[key].astype(np.float32) for key in data.files}
     n_updates, batch_size, obs_dim = batches["observations"].shape
