@@ -90,10 +90,11 @@ def test_bcq_kl_term_and_perturbation_bound():
     config = BCQConfig(beta=0.5)
     mean = jnp.ones((4, 4))
     state = bcq.BCQState(actor=_fixed(None), critic=_fixed(None),
-                         imitator=_fixed(lambda v, o, a, k: (a, mean, jnp.zeros((4, 4)))),
+                         imitator=_fixed(lambda v, o, a, k: (a + 0.1, mean, jnp.zeros((4, 4)))),
                          target_actor_params={}, target_critic_params={}, step=jnp.int32(0))
     loss, _ = bcq.imitator_loss(state.imitator.params, state, BATCH, jax.random.PRNGKey(0), config)
-    np.testing.assert_allclose(loss, 0.5 * 0.5 * 4, rtol=1e-6)  # perfect reconstruction; KL = sum(mean^2) / 2
+    # the paper's code: mse(recon, a) + beta * mean(KL per latent); here 0.1^2 + 0.5 * (1^2 / 2)
+    np.testing.assert_allclose(loss, 0.01 + 0.5 * 0.5, rtol=1e-5)
     net = bcq.Perturbation((8,), 2, 0.05)
     params = net.init(jax.random.PRNGKey(0), BATCH.observations, BATCH.actions)
     params = jax.tree.map(lambda x: 100.0 * x, params)  # saturate the tanh

@@ -8,6 +8,8 @@ two critics, maximised over 10 such samples of the next state. Fujimoto, Meger &
 
 Differences: from d3rlpy's defaults, observations are standardised; the rest follows d3rlpy
 (learning rates 1e-3, batch 100, lam 0.75, flexibility 0.05, 100 samples to act, KL weight 0.5).
+The VAE follows the paper where d3rlpy 2.8.1 departs from it: the decoder ends in tanh (d3rlpy's
+default call leaves it linear) and the encoder's log-std is clipped to [-4, 15] (d3rlpy: [-20, 2]).
 """
 
 from __future__ import annotations
@@ -107,8 +109,10 @@ def vae_sample(state: BCQState, observations: jax.Array, key: PRNGKey) -> jax.Ar
 
 def imitator_loss(params: Params, state: BCQState, batch: Batch, key: PRNGKey, config: BCQConfig):
     recon, mean, log_std = state.imitator.apply_fn({"params": params}, batch.observations, batch.actions, key)
-    reconstruction = jnp.mean(jnp.sum((recon - batch.actions) ** 2, axis=-1))
-    kl = jnp.mean(jnp.sum(-0.5 * (1.0 + 2.0 * log_std - mean**2 - jnp.exp(2.0 * log_std)), axis=-1))
+    # both terms averaged over every element, as the paper's code and d3rlpy do: summing them instead
+    # would weigh the KL (2 * action_dim latents) twice as much as `beta` says against the reconstruction
+    reconstruction = jnp.mean((recon - batch.actions) ** 2)
+    kl = jnp.mean(-0.5 * (1.0 + 2.0 * log_std - mean**2 - jnp.exp(2.0 * log_std)))
     loss = reconstruction + config.beta * kl
     return loss, {"imitator_loss": loss}
 
