@@ -1,6 +1,6 @@
 """d3rlpy side of bench/update_crosscheck.py; runs inside bench/.venv-d3rlpy.
 
-    python bench/peers/d3rlpy_update_trace.py ALGO BATCHES.npz OUT.npz [HIDDEN, default 256,256]
+    python bench/peers/d3rlpy_update_trace.py ALGO BATCHES.npz OUT.npz [HIDDEN, default 256,256] [SEED, default 0]
 
 Builds d3rlpy's ALGO (HIDDEN-wide networks, no scalers, target smoothing noise off so the update is
 deterministic), writes its initial weights, applies one `update` per batch in BATCHES.npz (arrays
@@ -23,7 +23,7 @@ def export(prefix: str, module, out: dict) -> None:
 def main() -> None:
     algo_name, batches_path, out_path = sys.argv[1:4]
     hidden = [int(width) for width in (sys.argv[4] if len(sys.argv) > 4 else "256,256").split(",")]
-    d3rlpy.seed(0)
+    d3rlpy.seed(int(sys.argv[5]) if len(sys.argv) > 5 else 0)
     enc = d3rlpy.models.encoders.VectorEncoderFactory(hidden_units=hidden)
     with np.load(batches_path) as data:
         batches = {key: data[key].astype(np.float32) for key in data.files}
