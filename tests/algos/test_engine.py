@@ -15,7 +15,7 @@ from tether.algos.cql import CQLConfig
 from tether.algos.discrete_bc import DiscreteBCConfig
 from tether.algos.discrete_bcq import DiscreteBCQConfig
 from tether.algos.discrete_cql import DiscreteCQLConfig
-from tether.algos.engine import dataset_spec, device_data, fit_scaling, scan_updates
+from tether.algos.engine import dataset_spec, device_data, fit_scaling, scan_updates, update_hlo
 from tether.algos.iql import IQLConfig
 from tether.algos.td3_plus_bc import TD3PlusBCConfig
 
@@ -71,7 +71,7 @@ def test_scan_of_n_updates_equals_n_single_updates():
     data = device_data(DATA, scaling, jax.devices("cpu")[0])
     state = algo.init(config, dataset_spec(DATA), jax.random.PRNGKey(0))
     keys = jax.random.split(jax.random.PRNGKey(7), 6)
-    scanned, _ = scan_updates(algo, config, state, data, keys)
+    scanned, _ = scan_updates(algo, config, state, data, keys, state.step)
     looped = state
     for key in keys:
         index_key, update_key = jax.random.split(key)
@@ -80,6 +80,12 @@ def test_scan_of_n_updates_equals_n_single_updates():
     for a, b in zip(jax.tree.leaves(scanned), jax.tree.leaves(looped), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert int(scanned.step) == 6
+
+
+def test_the_delayed_actor_update_stays_a_branch_under_the_seed_vmap():
+    # a cond on a per-seed step becomes a select that runs the actor update on every step
+    hlo = update_hlo(CONFIGS["td3_plus_bc"].create(), DATA)
+    assert " conditional(" in hlo
 
 
 def test_multi_seed_run_equals_separate_single_seed_runs():

@@ -111,43 +111,50 @@ def dataset_spec(dataset: LoggedDataset) -> DatasetSpec:
     return DatasetSpec(dataset.observation_dim, space.action_dim, space.n if space.is_discrete else None)
 
 
-def scan_updates(spec: AlgoSpec, config: LearnerConfig, state: Any, data: Batch, keys: jax.Array):
-    """Run `len(keys)` updates of one seed, sampling each batch from `data` inside the loop."""
+def scan_updates(spec: AlgoSpec, config: LearnerConfig, state: Any, data: Batch, keys: jax.Array,
+                 first_step: jax.Array):
+    """Run `len(keys)` updates of one seed, sampling each batch from `data` inside the loop.
+
+    `first_step` is the step count every seed shares. Under the seed `vmap` it stays unbatched, and
+    each update sees it as `state.step`: a `lax.cond` on the step (TD3+BC's delayed actor) then stays
+    a branch. On a per-seed (batched) step, `vmap` turns the `cond` into a `select` that computes both
+    branches on every step.
+    """
     n = data.rewards.shape[0]
 
-    def body(carry, key):
+    def body(carry, inputs):
+        key, step = inputs
         index_key, update_key = jax.random.split(key)
         index = jax.random.randint(index_key, (config.batch_size,), 0, n)
         batch = jax.tree.map(lambda x: x[index], data)
-        return spec.update(carry, batch, update_key, config=config)
+        return spec.update(carry.replace(step=step), batch, update_key, config=config)
 
-    state, metrics = jax.lax.scan(body, state, keys)
+    steps = first_step + jnp.arange(len(keys), dtype=jnp.int32)
+    state, metrics = jax.lax.scan(body, state, (keys, steps))
     return state, jax.tree.map(jnp.nanmean, metrics)  # nan marks "not updated this step" (delayed actors)
 
 
 @lru_cache(maxsize=64)
 def make_chunk(spec: AlgoSpec, config: LearnerConfig, n_updates: int):
-    """`(states [seeds, ...], chunk_keys [seeds], data) -> (states, metrics [seeds])`, compiled once
-    per (algorithm, config, chunk length) and reused by every later `fit`."""
+    """`(states [seeds, ...], chunk_keys [seeds], data, first_step) -> (states, metrics [seeds])`,
+    compiled once per (algorithm, config, chunk length) and reused by every later `fit`. Every seed is
+    at step `first_step` (they train in lockstep)."""
 
-    def one_seed(state, key, data):
-        return scan_updates(spec, config, state, data, jax.random.split(key, n_updates))
+    def one_seed(state, key, data, first_step):
+        return scan_updates(spec, config, state, data, jax.random.split(key, n_updates), first_step)
 
-    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, None)), donate_argnums=0)
+    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, None, None)), donate_argnums=0)
 
 
-def flops_per_update(learner: Learner, dataset: LoggedDataset) -> float:
-    """XLA's count of floating-point operations per gradient step (one seed), for roofline figures.
-
-    XLA counts a loop body once whatever its trip count, so a one-update chunk is analysed.
-    """
+def update_hlo(learner: Learner, dataset: LoggedDataset) -> str:
+    """XLA's optimised HLO text of one gradient step of one seed, batch sampling included, for
+    roofline figures (`bench/_roofline.py` reads its matmuls). Builds `learner` for `dataset`."""
     spec, scaling = dataset_spec(dataset), fit_scaling(dataset, learner.config)
     learner.build(spec, scaling, [0])
     data = device_data(dataset, scaling, learner.device)
     keys = jnp.stack([jax.random.PRNGKey(0)])
-    cost = make_chunk(learner.algo, learner.config, 1).lower(learner.state, keys, data).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    return float(cost["flops"])
+    chunk = make_chunk(learner.algo, learner.config, 1)
+    return chunk.lower(learner.state, keys, data, learner.state.step[0]).compile().as_text()
 
 
 PREDICT_CHUNK = 4096
@@ -219,7 +226,10 @@ class Learner:
         self.spec, self.scaling, self.seeds = spec, scaling, list(seeds)
         keys = jnp.stack([jax.random.PRNGKey(s) for s in self.seeds])
         with jax.default_device(self.device):
-            self.state = jax.vmap(lambda k: self.algo.init(self.config, spec, k))(keys)
+            state = jax.vmap(lambda k: self.algo.init(self.config, spec, k))(keys)
+        # committed to the device like every state the compiled chunk returns; an uncommitted first
+        # state is another cache key, so the second chunk of every fit used to compile again
+        self.state = jax.device_put(state, self.device)
         self._act_cache = {}
         return self
 
@@ -295,7 +305,8 @@ class Learner:
                 steps = min(n_steps_per_epoch, n_steps - (epoch - first_epoch) * n_steps_per_epoch)
                 started = time.perf_counter()
                 keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(base_keys, epoch)
-                self.state, metrics = make_chunk(self.algo, self.config, steps)(self.state, keys, data)
+                chunk = make_chunk(self.algo, self.config, steps)
+                self.state, metrics = chunk(self.state, keys, data, self.state.step[0])
                 metrics = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
                 problem = _divergence(metrics, divergence_threshold)
                 if problem:
