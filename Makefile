@@ -34,4 +34,4 @@ clean:
 bench-peers:
 	test -x bench/.venv-d3rlpy/bin/python || $(PYTHON) -m venv bench/.venv-d3rlpy
 	bench/.venv-d3rlpy/bin/python -m pip install -q torch==2.13.0
-	bench/.venv-d3rlpy/bin/python -m pip install -q d3rlpy==2.8.1
+	bench/.venv-d3rlpy/bin/python -m pip install -q d3rlpy==2.8.1 "gymnasium[mujoco]"  # MuJoCo for the score peers' rollouts

@@ -78,7 +78,9 @@ def main() -> None:
         command = [str(PEER_PYTHON), str(PEER_SCRIPT), algo, str(path), env_id, str(args.steps), str(seed),
                    str(args.episodes), "cuda:0" if args.device == "gpu" else "cpu:0"]
         env = {**os.environ, "OMP_NUM_THREADS": "1"} if args.peer_workers > 1 else None
-        out = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+        out = subprocess.run(command, capture_output=True, text=True, env=env)
+        if out.returncode != 0:
+            raise RuntimeError(f"d3rlpy {algo} seed {seed} on {name} failed:\n{out.stderr[-2000:]}")
         score = float(normalized_score(name, json.loads(out.stdout.splitlines()[-1])["return"]))
         record({"dataset": name, "algo": algo, "side": "d3rlpy", "seed": seed, "score": score})
         return score

@@ -39,10 +39,10 @@ def main() -> None:
         "bcq": lambda: algos.BCQConfig(actor_encoder_factory=enc, critic_encoder_factory=enc, batch_size=100,
                                        observation_scaler=scaler),
     }
+    env = gym.make(env_id)  # before training: a missing MuJoCo fails now, not after an hour of it
     algo = configs[algo_name]().create(device=device)
     algo.fit(dataset, n_steps=steps, n_steps_per_epoch=steps, show_progress=False, save_interval=10**9,
              logger_adapter=d3rlpy.logging.NoopAdapterFactory())
-    env = gym.make(env_id)
     returns = []
     for episode in range(episodes):
         obs, _ = env.reset(seed=10_000 + episode)
