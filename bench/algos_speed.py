@@ -7,8 +7,10 @@ with the same networks, batch sizes and sampled actions. d3rlpy runs in its own 
 (bench/.venv-d3rlpy, see `make bench-peers`; `TETHER_PEER_PYTHON` names another interpreter, such as
 a GPU machine's own Python with torch and d3rlpy on its path). With `--device gpu` both sides train on
 the first GPU and the figures go to algos_speed_gpu. tether's rate is taken from the epochs after the
-first (which compiles); d3rlpy's after a warm-up fit. The roofline column is tether's achieved FLOP
-rate (XLA's count per step x steps/s) over this machine's measured float32 matmul rate.
+first (which compiles); d3rlpy's after a warm-up fit. Two roofline columns (bench/_roofline.py): the
+matmul FLOP rate tether achieves (the matmuls XLA runs per step x steps/s) over this machine's
+large-matmul float32 rate, and the share of each step that its matmuls would take alone, each timed in
+isolation at its own shape (1.0: nothing but the matmuls costs time).
 """
 
 from __future__ import annotations
@@ -18,36 +20,29 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _results import PEER_PYTHON, RESULTS, write_results  # noqa: E402
+from _roofline import MatmulSite, matmul_profile, time_matmul  # noqa: E402
 from load_formats import synthetic  # noqa: E402
 
 from tether.algos import BCConfig, BCQConfig, CQLConfig, IQLConfig, TD3PlusBCConfig  # noqa: E402
-from tether.algos.engine import flops_per_update  # noqa: E402
+from tether.algos.engine import update_hlo  # noqa: E402
 from tether.data import save_dataset  # noqa: E402
 
 CONFIGS = {"bc": BCConfig, "td3_plus_bc": TD3PlusBCConfig, "iql": IQLConfig, "cql": CQLConfig, "bcq": BCQConfig}
 
 
-def matmul_peak_flops(size: int = 1024) -> float:
-    """Best float32 FLOP/s of a size x size matmul on this machine (the roofline)."""
-    a = jnp.ones((size, size), jnp.float32)
-    f = jax.jit(lambda x: x @ x)
-    f(a).block_until_ready()
-    best = 0.0
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(10):
-            f(a).block_until_ready()
-        best = max(best, 10 * 2 * size**3 / (time.perf_counter() - start))
-    return best
+def matmul_peak_flops(sizes: tuple[int, ...] = (512, 768, 1024)) -> float:
+    """Best float32 FLOP/s of a square matmul on this machine (the roofline), over a few sizes (on
+    a CPU, 1024 can fall out of cache and run slower than 512), each timed as every matmul of
+    bench/_roofline.py is: in a compiled loop of itself."""
+    squares = [MatmulSite((n, n), (n, n), (((1,), (0,)), ((), ()))) for n in sizes]
+    return max(square.flops / time_matmul(square, target_seconds=0.3) for square in squares)
 
 
 def tether_rate(name: str, dataset, steps: int, device: str) -> float:
@@ -73,7 +68,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
     args = parser.parse_args()
     dataset = synthetic(100_000)
-    peak = matmul_peak_flops(1024 if args.device == "cpu" else 8192)
+    peak = matmul_peak_flops((512, 768, 1024) if args.device == "cpu" else (4096, 8192))
     previous = RESULTS / f"algos_speed_{args.device}.json"  # algorithms not re-run keep their earlier figures
     results = json.loads(previous.read_text())["results"] if previous.exists() else {}
     results["matmul_peak_gflops"] = peak / 1e9
@@ -82,10 +77,12 @@ def main() -> None:
         for name in args.algos.split(","):
             ours = tether_rate(name, dataset, args.steps * (20 if name == "bc" else 1), args.device)
             peer = d3rlpy_rate(name, path, args.steps, args.device)
-            flops = flops_per_update(CONFIGS[name]().create(), dataset)
-            share = ours * flops / peak
+            profile = matmul_profile(update_hlo(CONFIGS[name]().create(device=args.device), dataset))
+            flops = profile.flops_per_step
             results[name] = {"tether_steps_per_s": ours, "d3rlpy_steps_per_s": peer, "gflop_per_step": flops / 1e9,
-                             "roofline_share": share}
+                             "roofline_share": ours * flops / peak,
+                             "matmul_alone_s_per_step": profile.seconds_per_step,
+                             "matmul_alone_share": ours * profile.seconds_per_step}
             print(name, results[name], flush=True)
             save(results, args.device, args.steps, peak)
 
@@ -101,7 +98,10 @@ def save(results: dict, device: str, steps: int, peak: float) -> None:
         rows.append({"algorithm": name, "tether steps/s": f"{r['tether_steps_per_s']:,.0f}",
                      "d3rlpy steps/s": "-" if peer is None else f"{peer:,.0f}",
                      "ratio": "-" if peer is None else f"{r['tether_steps_per_s'] / peer:.1f}x",
-                     "GFLOP/step": f"{r['gflop_per_step']:.3f}", "share of matmul peak": f"{r['roofline_share']:.0%}"})
+                     "matmul GFLOP/step": f"{r['gflop_per_step']:.3f}",
+                     "share of matmul peak": f"{r['roofline_share']:.0%}",
+                     "share of its matmuls' time alone": (f"{r['matmul_alone_share']:.0%}"
+                                                          if "matmul_alone_share" in r else "-")})
     kind = jax.devices(device)[0].device_kind
     write_results(f"algos_speed_{device}", {"steps": steps, "device": kind, "results": results}, rows,
                   f"Gradient steps/s on {device} ({kind}, float32 matmul peak {peak / 1e9:,.0f} GFLOP/s), "
