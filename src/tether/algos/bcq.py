@@ -6,8 +6,10 @@ samples, the one with the highest Q. Critics bootstrap from `lam * min + (1 - la
 two critics, maximised over 10 such samples of the next state. Fujimoto, Meger & Precup 2019,
 "Off-Policy Deep Reinforcement Learning without Exploration".
 
-Differences: from d3rlpy's defaults, observations are standardised; the rest follows d3rlpy
-(learning rates 1e-3, batch 100, lam 0.75, flexibility 0.05, 100 samples to act, KL weight 0.5).
+Differences: from d3rlpy's defaults, observations are standardised, and the critic target takes the
+best of 10 VAE samples per next state as the paper does (d3rlpy uses `n_action_samples`, 100, for the
+target as well as for acting); the rest follows d3rlpy (learning rates 1e-3, batch 100, lam 0.75,
+flexibility 0.05, 100 samples to act, KL weight 0.5).
 The VAE follows the paper where d3rlpy 2.8.1 departs from it: the decoder ends in tanh (d3rlpy's
 default call leaves it linear) and the encoder's log-std is clipped to [-4, 15] (d3rlpy: [-20, 2]).
 """
