@@ -103,8 +103,10 @@ class LearnerConfig:
 class AlgoSpec:
     """The pure functions that define an algorithm.
 
-    - `init(config, spec, key) -> state`
-    - `update(state, batch, key, *, config) -> (state, metrics)`
+    - `init(config, spec, key) -> state`, a struct dataclass with an int32 `step` field that counts
+      updates (the engine sets it before each update, the same for every seed, so a `lax.cond` on
+      it stays a branch under the seed `vmap`)
+    - `update(state, batch, key, *, config) -> (state, metrics)`, returning `step + 1`
     - `act(state, observations, key, *, config, deterministic) -> actions` (scaled to [-1, 1]);
       discrete learners also take `action_masks=None` and never choose a masked action
     - `q_value(state, observations, actions, *, config) -> [batch]` (None for pure imitation)
