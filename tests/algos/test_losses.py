@@ -100,3 +100,26 @@ def test_bcq_kl_term_and_perturbation_bound():
     params = jax.tree.map(lambda x: 100.0 * x, params)  # saturate the tanh
     shifted = net.apply(params, BATCH.observations, BATCH.actions * 0.5)
     assert np.all(np.abs(np.asarray(shifted) - np.asarray(BATCH.actions) * 0.5) <= 0.05 + 1e-6)
+
+
+def test_bcq_critic_target_is_the_best_soft_clipped_value_over_n_target_samples():
+    n, lam, gamma = 5, 0.75, 0.9
+    config = BCQConfig(n_target_samples=n, lam=lam, gamma=gamma)
+    batch_size = BATCH.rewards.shape[0]
+    # VAE sample j of every next state is the action (j / n, 0); the perturbation is the identity
+    vae = _fixed(lambda v, obs, key, method=None: jnp.stack([jnp.tile(jnp.arange(n) / n, batch_size),
+                                                              jnp.zeros(n * batch_size)], axis=1))
+
+    def critic(variables, obs, actions):
+        if variables["params"] == "target":
+            return jnp.stack([2.0 * actions[:, 0], 1.0 - actions[:, 0]])
+        return jnp.zeros((2, obs.shape[0]))
+
+    state = bcq.BCQState(actor=_fixed(lambda v, obs, a: a), critic=_fixed(critic), imitator=vae,
+                         target_actor_params={}, target_critic_params="target", step=jnp.int32(0))
+    loss, _ = bcq.critic_loss("online", state, BATCH, jax.random.PRNGKey(0), config)
+    x = np.arange(n) / n
+    q1, q2 = 2 * x, 1 - x
+    best = np.max(lam * np.minimum(q1, q2) + (1 - lam) * np.maximum(q1, q2))  # the same for every state
+    targets = np.asarray(BATCH.rewards) + gamma * (1 - np.asarray(BATCH.terminations)) * best
+    np.testing.assert_allclose(loss, 2 * np.mean(targets**2), rtol=1e-6)  # two critics predicting 0

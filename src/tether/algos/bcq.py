@@ -3,13 +3,13 @@
 A conditional VAE models the logged actions given the state; a perturbation network shifts its
 samples by at most `action_flexibility`; the policy picks, among `n_action_samples` perturbed VAE
 samples, the one with the highest Q. Critics bootstrap from `lam * min + (1 - lam) * max` over the
-two critics, maximised over 10 such samples of the next state. Fujimoto, Meger & Precup 2019,
-"Off-Policy Deep Reinforcement Learning without Exploration".
+two critics, maximised over `n_target_samples` such samples of the next state. Fujimoto, Meger &
+Precup 2019, "Off-Policy Deep Reinforcement Learning without Exploration".
 
 Differences: from d3rlpy's defaults, observations are standardised, and the critic target takes the
-best of 10 VAE samples per next state as the paper does (d3rlpy uses `n_action_samples`, 100, for the
-target as well as for acting); the rest follows d3rlpy (learning rates 1e-3, batch 100, lam 0.75,
-flexibility 0.05, 100 samples to act, KL weight 0.5).
+best of `n_target_samples` (10) VAE samples per next state as the paper does (d3rlpy uses
+`n_action_samples`, 100, for the target as well as for acting); the rest follows d3rlpy (learning
+rates 1e-3, batch 100, lam 0.75, flexibility 0.05, 100 samples to act, KL weight 0.5).
 The VAE follows the paper where d3rlpy 2.8.1 departs from it: the decoder ends in tanh (d3rlpy's
 default call leaves it linear) and the encoder's log-std is clipped to [-4, 15] (d3rlpy: [-20, 2]).
 """
@@ -29,8 +29,6 @@ from tether._types import Metrics, Params, PRNGKey
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
 from tether.nets import MLP, ConditionalVAE, QEnsemble
 
-N_TARGET_SAMPLES = 10  # next-state samples in the critic target (BCQ paper)
-
 
 @dataclass(frozen=True, kw_only=True)
 class BCQConfig(LearnerConfig):
@@ -42,6 +40,8 @@ class BCQConfig(LearnerConfig):
         lam: weight of the min over critics in the target (0.75).
         action_flexibility: largest perturbation of a VAE action (0.05 on [-1, 1] actions).
         n_action_samples: VAE samples scored when acting (100).
+        n_target_samples: VAE samples per next state in the critic target (10, the paper's; d3rlpy
+            uses `n_action_samples` for both, so its default recipe is `n_target_samples=100`).
         beta: weight of the VAE's KL term (0.5).
         n_critics: critics in the ensemble (2).
         hidden_dims: widths of actor and critic MLPs; the VAE uses (750, 750) as in the paper.
@@ -56,10 +56,17 @@ class BCQConfig(LearnerConfig):
     lam: float = 0.75
     action_flexibility: float = 0.05
     n_action_samples: int = 100
+    n_target_samples: int = 10
     beta: float = 0.5
     n_critics: int = 2
     hidden_dims: tuple[int, ...] = (256, 256)
     vae_hidden_dims: tuple[int, ...] = (750, 750)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("n_action_samples", "n_target_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
 
 class Perturbation(nn.Module):
@@ -120,12 +127,12 @@ def imitator_loss(params: Params, state: BCQState, batch: Batch, key: PRNGKey, c
 
 
 def critic_loss(params: Params, state: BCQState, batch: Batch, key: PRNGKey, config: BCQConfig):
-    next_obs = jnp.repeat(batch.next_observations, N_TARGET_SAMPLES, axis=0)  # [batch * 10, obs_dim]
+    next_obs = jnp.repeat(batch.next_observations, config.n_target_samples, axis=0)  # [batch * n, obs_dim]
     proposals = vae_sample(state, next_obs, key)
     next_actions = state.actor.apply_fn({"params": state.target_actor_params}, next_obs, proposals)
     next_q = state.critic.apply_fn({"params": state.target_critic_params}, next_obs, next_actions)
     soft_clipped = config.lam * jnp.min(next_q, 0) + (1.0 - config.lam) * jnp.max(next_q, 0)
-    next_value = jnp.max(soft_clipped.reshape(-1, N_TARGET_SAMPLES), axis=1)
+    next_value = jnp.max(soft_clipped.reshape(-1, config.n_target_samples), axis=1)
     targets = batch.rewards + config.gamma * (1.0 - batch.terminations) * next_value
     q = state.critic.apply_fn({"params": params}, batch.observations, batch.actions)
     loss = jnp.sum(jnp.mean((q - jax.lax.stop_gradient(targets)) ** 2, axis=1))
