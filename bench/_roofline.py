@@ -62,8 +62,21 @@ def _dims(text: str) -> tuple[int, ...]:
     return tuple(int(d) for d in re.findall(r"\d+", text))
 
 
+def _split_type(typed: str) -> tuple[str, str]:
+    """`'f32[8,4]{1,0} dot(...)'` or `'(s32[], f32[4]) while(...)'` -> (type, operation)."""
+    if not typed.startswith("("):
+        return tuple(typed.split(" ", 1))
+    depth = 0
+    for end, char in enumerate(typed):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return typed[: end + 1], typed[end + 1:].strip()
+    raise ValueError(f"unbalanced tuple type in HLO: {typed[:80]}")
+
+
 def _parse(hlo: str):
-    """Computations -> (matmul sites, [(callee, weight)]), the shape of every named value, the entry."""
+    """`(sites, calls, entry)`: each computation's matmul sites, each computation's callees with how
+    often each call runs, and the entry computation's name."""
     shapes: dict[str, tuple[int, ...]] = {}
     pending: dict[str, list] = {}
     calls: dict[str, list[tuple[str, float]]] = {}
@@ -79,22 +92,16 @@ def _parse(hlo: str):
         if not match:
             continue
         name, typed = match.groups()
-        if typed.startswith("("):  # a tuple-typed value (while, conditional): skip to the matching parenthesis
-            depth = next(i for i, _ in enumerate(typed) if typed[: i + 1].count("(") == typed[: i + 1].count(")"))
-            operation = typed[depth + 1:].strip()
-        else:
-            shape, operation = typed.split(" ", 1)
-            shapes[name] = _dims(shape[shape.index("[") + 1:shape.index("]")]) if "[" in shape else ()
+        shape, operation = _split_type(typed)
+        if "[" in shape and not shape.startswith("("):
+            shapes[name] = _dims(shape[shape.index("[") + 1:shape.index("]")])
         opcode, operands, rest = _OPERATION.match(operation).groups()
-        operand_names = re.findall(r"%([\w.\-]+)", operands)
-        if opcode == "dot":
-            numbers = [_dims(_HLO_DIMS[key].search(rest).group(1)) if _HLO_DIMS[key].search(rest) else ()
-                       for key in _HLO_DIMS]
-            pending[current].append((operand_names[:2], numbers))
-        elif opcode == "custom-call" and "gemm" in rest:
-            numbers = [_dims(_GEMM_DIMS[key].search(rest).group(1)) if _GEMM_DIMS[key].search(rest) else ()
-                       for key in _GEMM_DIMS]
-            pending[current].append((operand_names[:2], numbers))
+        patterns = (_HLO_DIMS if opcode == "dot" else
+                    _GEMM_DIMS if opcode == "custom-call" and "gemm" in rest else None)
+        if patterns:
+            numbers = [_dims(found.group(1)) if (found := pattern.search(rest)) else ()
+                       for pattern in patterns.values()]
+            pending[current].append((re.findall(r"%([\w.\-]+)", operands)[:2], numbers))
         branches = _BRANCHES.search(rest)
         if branches:
             names = re.findall(r"%([\w.\-]+)", branches.group(1))
