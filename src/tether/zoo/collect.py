@@ -58,7 +58,9 @@ def rollout(task_name: str, policy: ZooPolicy | None, n_steps: int, seed: int = 
             break
         batch = np.stack([observations[i] for i in active]).astype(np.float32)
         if policy is not None:
-            mean, log_std = policy.distribution(batch)
+            # one 1-row product per env: BLAS rounds a stacked product differently by its row count,
+            # and a dataset must not depend on how many envs generated it
+            mean, log_std = (x[:, 0] for x in policy.distribution(batch[:, None, :]))
             noise = np.stack([slots[i].rng.standard_normal(task.action_dim) for i in active]).astype(np.float32)
             pre_tanh = mean + np.exp(log_std) * noise
             actions = np.tanh(pre_tanh).astype(np.float32)

@@ -41,7 +41,7 @@ class ZooPolicy:
         return int(self.mean[0].shape[1])
 
     def distribution(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pre-tanh Gaussian `(mean, log_std)`, each `[batch, action_dim]`, for `[batch, obs_dim]` input."""
+        """Pre-tanh Gaussian `(mean, log_std)`, each `[..., action_dim]`, for `[..., obs_dim]` input."""
         h = np.asarray(observations, dtype=np.float32)
         for kernel, bias in self.layers:
             h = np.maximum(h @ kernel + bias, 0.0)
