@@ -39,7 +39,8 @@ from tether.envs import MUJOCO_TASKS, get_task, make_env
 
 LEVELS = ("random", "medium", "medium-replay", "medium-expert", "expert")
 DEFAULT_SIZE = 1_000_000
-RECIPE_VERSION = 1  # bump when a recipe changes: cached datasets are then regenerated
+RECIPE_VERSION = 2  # bump when a recipe changes: cached datasets are then regenerated
+# 2: each env's policy product is a 1-row product, so data no longer depend on n_envs (floats move at 1e-7)
 
 
 def tether_home() -> Path:

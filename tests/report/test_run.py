@@ -54,11 +54,15 @@ def test_no_go_on_a_confounded_log_where_a_naive_learner_claims_a_gain(tmp_path)
 
 @pytest.fixture(scope="module")
 def halfcheetah_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run") / "halfcheetah"
+    # a module fixture runs before the per-test home isolation (tests/conftest.py), so it isolates its own
+    homes, out = tmp_path_factory.mktemp("homes"), tmp_path_factory.mktemp("run") / "halfcheetah"
     config = RunConfig(data="halfcheetah-medium-v5", size=20_000,
                        steps={"baseline": 200, "cql": 50, "iql": 100, "td3_plus_bc": 100, "bcq": 50, "fqe": 200},
                        hyperparameters={"bcq": {"n_action_samples": 10}}, fqe={"n_heads": 3, **SMALL})
-    return run(config, out, log=lambda m: None), out
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in ("TETHER_HOME", "MINARI_DATASETS_PATH", "D4RL_DATASET_DIR"):
+            patch.setenv(variable, str(homes / variable.lower()))
+        return run(config, out, log=lambda m: None), out
 
 
 def test_every_memo_section_is_filled_from_real_numbers(halfcheetah_run):
