@@ -70,12 +70,17 @@ def assert_same_dataset(a: LoggedDataset, b: LoggedDataset, ignore=()) -> None:
             assert arrays_a[key].dtype == arrays_b[key].dtype, key
 
 
+def isolate_homes(patch: pytest.MonkeyPatch, root) -> None:
+    """Point tether's, Minari's and D4RL's homes into `root`, so nothing touches the user's caches."""
+    patch.setenv("TETHER_HOME", str(root / "tether_home"))
+    patch.setenv("MINARI_DATASETS_PATH", str(root / "minari"))
+    patch.setenv("D4RL_DATASET_DIR", str(root / "d4rl"))
+
+
 @pytest.fixture(autouse=True)
 def _isolated_homes(tmp_path, monkeypatch):
     """Never touch the user's caches: tether, Minari and D4RL homes live in the test's tmp dir."""
-    monkeypatch.setenv("TETHER_HOME", str(tmp_path / "tether_home"))
-    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
-    monkeypatch.setenv("D4RL_DATASET_DIR", str(tmp_path / "d4rl"))
+    isolate_homes(monkeypatch, tmp_path)
 
 
 def _random_policy(obs_dim: int, action_dim: int, seed: int):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.conftest import isolate_homes
 from tether.cli.main import app
 from tether.envs import get_scenario
 from tether.report.workflow import RunConfig, run
@@ -60,8 +61,7 @@ def halfcheetah_run(tmp_path_factory):
                        steps={"baseline": 200, "cql": 50, "iql": 100, "td3_plus_bc": 100, "bcq": 50, "fqe": 200},
                        hyperparameters={"bcq": {"n_action_samples": 10}}, fqe={"n_heads": 3, **SMALL})
     with pytest.MonkeyPatch.context() as patch:
-        for variable in ("TETHER_HOME", "MINARI_DATASETS_PATH", "D4RL_DATASET_DIR"):
-            patch.setenv(variable, str(homes / variable.lower()))
+        isolate_homes(patch, homes)
         return run(config, out, log=lambda m: None), out
 
 
