@@ -88,8 +88,6 @@ def read_d4rl_hdf5(path: str | Path, action_space: ActionSpace | None = None) ->
     if len(terminals) != n or len(timeouts) != n:
         raise DatasetError("terminals/timeouts", f"have {len(terminals)}/{len(timeouts)} rows, rewards {n}",
                            "the file is inconsistent: regenerate it")
-    ends = np.flatnonzero(terminals | timeouts)
-    starts = np.unique(np.concatenate([[0], ends[ends < n - 1] + 1])).astype(np.int64)
     for key, value in arrays.items():
         if key.startswith("metadata/") and np.ndim(value) == 0:
             metadata[key] = value.decode() if isinstance(value, bytes) else value.item()
@@ -107,10 +105,10 @@ def read_d4rl_hdf5(path: str | Path, action_space: ActionSpace | None = None) ->
     if action_space is None:
         action_dim = arrays["actions"].shape[-1]
         action_space = ActionSpace.continuous(-np.ones(action_dim), np.ones(action_dim))
-    return LoggedDataset(
+    return LoggedDataset.from_end_flags(
         observations=arrays["observations"], actions=arrays["actions"], rewards=arrays["rewards"],
-        terminations=terminals, truncations=timeouts & ~terminals,
-        episode_starts=starts, action_space=action_space, next_observations=arrays.get("next_observations"),
+        terminations=terminals, truncations=timeouts & ~terminals, action_space=action_space,
+        next_observations=arrays.get("next_observations"),
         behavior_log_probs=None if log_probs is None else np.ravel(log_probs), extras=extras, metadata=metadata)
 
 

@@ -179,6 +179,16 @@ class LoggedDataset:
                 seen.add(ids[s])
         return cls(episode_starts=starts, **fields)
 
+    @classmethod
+    def from_end_flags(cls, *, terminations: np.ndarray, truncations: np.ndarray, **fields: Any) -> LoggedDataset:
+        """Build from flat step arrays whose episodes end at every `terminations | truncations` step
+        (D4RL's and d3rlpy's layout); steps after the last flag form a truncated episode."""
+        terminations, truncations = np.ravel(terminations).astype(bool), np.ravel(truncations).astype(bool)
+        ends = np.flatnonzero(terminations | truncations)
+        n = len(terminations)
+        starts = np.unique(np.concatenate([[0], ends[ends < n - 1] + 1])).astype(np.int64)
+        return cls(terminations=terminations, truncations=truncations, episode_starts=starts, **fields)
+
     # ------------------------------------------------------------------ sizes
     @property
     def n_steps(self) -> int:

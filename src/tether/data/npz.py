@@ -55,9 +55,6 @@ def read_npz(path: str | Path, action_space: ActionSpace | None = None) -> Logge
     terminations = np.ravel(terminations).astype(bool)
     truncations = np.zeros(n, bool) if truncations is None else np.ravel(truncations).astype(bool)
     starts = arrays.pop("episode_starts", None)
-    if starts is None:
-        ends = np.flatnonzero(terminations | truncations)
-        starts = np.concatenate([[0], ends[ends < n - 1] + 1])
     if action_space is None:
         actions = arrays["actions"]
         if np.issubdtype(actions.dtype, np.integer):
@@ -66,12 +63,15 @@ def read_npz(path: str | Path, action_space: ActionSpace | None = None) -> Logge
             raise DatasetError("action_space", "is not stored in this file",
                                "pass action_space=ActionSpace.continuous(low, high)")
     extras = {k.removeprefix("extras/"): arrays.pop(k) for k in list(arrays) if k.startswith("extras/")}
-    return LoggedDataset(
+    fields = dict(
         observations=arrays["observations"], actions=arrays["actions"], rewards=arrays["rewards"],
-        terminations=terminations, truncations=truncations, episode_starts=starts, action_space=action_space,
+        terminations=terminations, truncations=truncations, action_space=action_space,
         next_observations=arrays.get("next_observations"), behavior_log_probs=arrays.get("behavior_log_probs"),
         action_probs=arrays.get("action_probs"), action_masks=arrays.get("action_masks"), extras=extras,
         metadata=metadata)
+    if starts is None:
+        return LoggedDataset.from_end_flags(**fields)
+    return LoggedDataset(episode_starts=starts, **fields)
 
 
 def write_npz(dataset: LoggedDataset, path: str | Path, compressed: bool = False) -> Path:
