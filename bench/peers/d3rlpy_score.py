@@ -36,7 +36,10 @@ def main() -> None:
                                        reward_scaler=d3rlpy.preprocessing.ReturnBasedRewardScaler(multiplier=1000.0)),
         "cql": lambda: algos.CQLConfig(actor_encoder_factory=enc, critic_encoder_factory=enc, batch_size=256,
                                        observation_scaler=scaler),
+        # the VAE as tether's and the paper's, 750x750: d3rlpy's default imitator is 256x256
         "bcq": lambda: algos.BCQConfig(actor_encoder_factory=enc, critic_encoder_factory=enc, batch_size=100,
+                                       imitator_encoder_factory=d3rlpy.models.encoders.VectorEncoderFactory(
+                                           hidden_units=[750, 750]),
                                        observation_scaler=scaler),
     }
     env = gym.make(env_id)  # before training: a missing MuJoCo fails now, not after an hour of it
