@@ -1,0 +1,241 @@
+"""d3rlpy's algorithm configs, taking d3rlpy's arguments and defaults and building tether learners.
+
+`CQLConfig(actor_encoder_factory=VectorEncoderFactory([256, 256]), observation_scaler=
+StandardObservationScaler()).create(device="cuda:0")` gives a tether CQL learner whose `fit` also
+takes d3rlpy's `experiment_name`, `with_timestamp`, `logger_adapter`, `save_interval` and
+`epoch_callback`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tether.algos import BCConfig as _BC
+from tether.algos import BCQConfig as _BCQ
+from tether.algos import CQLConfig as _CQL
+from tether.algos import IQLConfig as _IQL
+from tether.algos import Learner, LearnerConfig
+from tether.algos import TD3PlusBCConfig as _TD3PlusBC
+from tether.d3rlpy import logging as d3logging
+from tether.d3rlpy.constants import LoggingStrategy
+from tether.d3rlpy.models import DefaultEncoderFactory, VectorEncoderFactory
+from tether.d3rlpy.preprocessing import (
+    MinMaxActionScaler,
+    MultiplyRewardScaler,
+    ReturnBasedRewardScaler,
+    StandardObservationScaler,
+)
+from tether.data import LoggedDataset
+
+_default_seed = 0
+
+
+def set_default_seed(seed: int) -> None:
+    """The seed `fit` trains with when it is given none (`tether.d3rlpy.seed` sets it)."""
+    global _default_seed
+    _default_seed = int(seed)
+
+
+def _hidden_units(name: str, factory: Any) -> tuple[int, ...]:
+    if isinstance(factory, DefaultEncoderFactory):
+        factory = VectorEncoderFactory(activation=factory.activation, use_batch_norm=factory.use_batch_norm,
+                                       dropout_rate=factory.dropout_rate)
+    if not isinstance(factory, VectorEncoderFactory):
+        raise TypeError(f"{name}: tether builds MLPs from VectorEncoderFactory or DefaultEncoderFactory, got "
+                        f"{type(factory).__name__}; pass VectorEncoderFactory(hidden_units=[...])")
+    unsupported = {"activation": factory.activation != "relu", "use_batch_norm": factory.use_batch_norm,
+                   "use_layer_norm": factory.use_layer_norm, "dropout_rate": factory.dropout_rate is not None,
+                   "exclude_last_activation": factory.exclude_last_activation,
+                   "last_activation": factory.last_activation is not None}
+    for option, used in unsupported.items():
+        if used:
+            raise ValueError(f"{name}.{option}: tether's MLPs are plain ReLU layers; leave {option} at its "
+                             "default")
+    return tuple(int(width) for width in factory.hidden_units)
+
+
+def _scalers(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """d3rlpy's scaler objects as tether's `observation_scaler`, `reward_scaler` and `reward_scale`."""
+    out: dict[str, Any] = {}
+    observation = kwargs.pop("observation_scaler", None)
+    if observation is not None and not isinstance(observation, StandardObservationScaler):
+        raise TypeError(f"observation_scaler: tether supports StandardObservationScaler or None, got "
+                        f"{type(observation).__name__}")
+    out["observation_scaler"] = "standard" if observation is not None else None
+    action = kwargs.pop("action_scaler", None)
+    if action is not None and not isinstance(action, MinMaxActionScaler):
+        raise TypeError(f"action_scaler: tether supports MinMaxActionScaler or None, got {type(action).__name__}")
+    reward = kwargs.pop("reward_scaler", None)
+    out["reward_scaler"], out["reward_scale"] = None, 1.0
+    if isinstance(reward, MultiplyRewardScaler):
+        out["reward_scale"] = float(reward.multiplier)
+    elif isinstance(reward, ReturnBasedRewardScaler):
+        if reward.return_max is not None and reward.return_min is not None:
+            out["reward_scale"] = float(reward.multiplier) / (reward.return_max - reward.return_min)
+        else:  # tether's "return_range" multiplies by 1000 / (max - min) of the dataset's returns
+            out["reward_scaler"], out["reward_scale"] = "return_range", float(reward.multiplier) / 1000.0
+    elif reward is not None:
+        raise TypeError(f"reward_scaler: tether supports ReturnBasedRewardScaler, MultiplyRewardScaler or None, "
+                        f"got {type(reward).__name__}")
+    return out
+
+
+def _port(config_cls: type[LearnerConfig], encoders: dict[str, str], kwargs: dict[str, Any],
+          **translated: Any) -> LearnerConfig:
+    """A tether config from d3rlpy arguments: `encoders` maps d3rlpy's encoder arguments to tether's
+    hidden-width fields; arguments of the same name pass through; anything else raises."""
+    kwargs = dict(kwargs)
+    kwargs.pop("compile_graph", None)  # tether always compiles the whole update
+    translated = {**_scalers(kwargs), **translated}
+    widths: dict[str, tuple[str, tuple[int, ...]]] = {}
+    for argument, field_name in encoders.items():
+        if argument in kwargs:
+            units = _hidden_units(argument, kwargs.pop(argument))
+            if field_name in widths and widths[field_name][1] != units:
+                raise ValueError(f"{argument} ({list(units)}) differs from {widths[field_name][0]} "
+                                 f"({list(widths[field_name][1])}): tether's {config_cls.__name__} uses one "
+                                 f"hidden_dims for both; pass the same hidden_units")
+            widths[field_name] = (argument, units)
+    translated.update({field_name: units for field_name, (_, units) in widths.items()})
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    for name in list(kwargs):
+        if name in fields:
+            translated[name] = kwargs.pop(name)
+    if kwargs:
+        name = sorted(kwargs)[0]
+        raise TypeError(f"{name}: tether's {config_cls.__name__} has no such argument (d3rlpy's optimizer and "
+                        f"Q-function factories are not supported); remove it. Its arguments: {sorted(fields)}")
+    return _PortedConfig(config_cls(**translated))
+
+
+def BCConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
+    """d3rlpy's `BCConfig`: deterministic MSE policy, learning rate 1e-3, batch 100."""
+    return _port(_BC, {"encoder_factory": "hidden_dims"}, kwargs)
+
+
+def TD3PlusBCConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
+    """d3rlpy's `TD3PlusBCConfig` (the same defaults as tether's)."""
+    return _port(_TD3PlusBC, {"actor_encoder_factory": "hidden_dims", "critic_encoder_factory": "hidden_dims"},
+                 kwargs)
+
+
+def IQLConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
+    """d3rlpy's `IQLConfig`: as tether's, but rewards are left unscaled unless `reward_scaler` is given."""
+    return _port(_IQL, {"actor_encoder_factory": "hidden_dims", "critic_encoder_factory": "hidden_dims",
+                        "value_encoder_factory": "hidden_dims"}, kwargs)
+
+
+def CQLConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
+    """d3rlpy's `CQLConfig`. tether holds the conservative weight fixed: `alpha_learning_rate=0`
+    with `initial_alpha` is the same thing (the weight becomes `conservative_weight * initial_alpha`);
+    with a learned alpha (d3rlpy's default) tether warns and keeps `conservative_weight` fixed."""
+    kwargs = dict(kwargs)
+    alpha_given = "alpha_threshold" in kwargs or "initial_alpha" in kwargs
+    alpha_rate = kwargs.pop("alpha_learning_rate", 1e-4)
+    initial_alpha = kwargs.pop("initial_alpha", 1.0)
+    kwargs.pop("alpha_threshold", None)
+    kwargs.pop("alpha_optim_factory", None)
+    for backup in ("soft_q_backup", "max_q_backup"):
+        if kwargs.pop(backup, False):
+            raise ValueError(f"{backup}: tether's CQL backs up the sampled next action only; leave it False")
+    weight = kwargs.pop("conservative_weight", 5.0)
+    if alpha_rate == 0:
+        weight *= initial_alpha
+    elif alpha_given:
+        warnings.warn("tether's CQL holds conservative_weight fixed (no Lagrangian alpha): alpha_threshold and "
+                      "initial_alpha have no effect unless alpha_learning_rate=0", stacklevel=2)
+    return _port(_CQL, {"actor_encoder_factory": "hidden_dims", "critic_encoder_factory": "hidden_dims"}, kwargs,
+                 conservative_weight=weight)
+
+
+def BCQConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
+    """d3rlpy's `BCQConfig`: as d3rlpy, the critic target takes `n_action_samples` (100) VAE samples,
+    and the VAE's layers are 256x256 unless `imitator_encoder_factory` says otherwise."""
+    kwargs = dict(kwargs)
+    for name, default in (("update_actor_interval", 1), ("rl_start_step", 0)):
+        if kwargs.pop(name, default) != default:
+            raise ValueError(f"{name}: tether's BCQ updates every network every step; leave it at {default}")
+    kwargs.setdefault("imitator_encoder_factory", DefaultEncoderFactory())
+    n_action_samples = kwargs.get("n_action_samples", 100)
+    return _port(_BCQ, {"actor_encoder_factory": "hidden_dims", "critic_encoder_factory": "hidden_dims",
+                        "imitator_encoder_factory": "vae_hidden_dims"}, kwargs, n_target_samples=n_action_samples)
+
+
+class _PortedConfig:
+    """A tether config whose `create` builds a learner with d3rlpy's `fit` arguments."""
+
+    def __init__(self, config: LearnerConfig):
+        self.config = config
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.config, name)
+
+    def __repr__(self) -> str:
+        return f"d3rlpy-style {self.config!r}"
+
+    def create(self, device: str | bool | None = False) -> PortedLearner:
+        return PortedLearner(self.config, device=device)
+
+
+class PortedLearner(Learner):
+    """A tether `Learner` whose `fit` and `fitter` also take d3rlpy's logging arguments."""
+
+    def fit(self, dataset: LoggedDataset, n_steps: int, n_steps_per_epoch: int = 10_000, **kwargs: Any):
+        for _ in self.fitter(dataset, n_steps, n_steps_per_epoch, **kwargs):
+            pass
+        return self.history
+
+    def fitter(self, dataset: LoggedDataset, n_steps: int, n_steps_per_epoch: int = 10_000,
+               experiment_name: str | None = None, with_timestamp: bool = True, logging_steps: int = 500,
+               logging_strategy: LoggingStrategy = LoggingStrategy.EPOCH, logger_adapter: Any = None,
+               show_progress: bool = True, save_interval: int = 1, evaluators: dict | None = None,
+               callback: Callable | None = None, epoch_callback: Callable | None = None,
+               **tether_kwargs: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+        """d3rlpy's `fit` arguments: metrics, config, checkpoint and `model_{step}.d3` (every
+        `save_interval` epochs) go to `d3rlpy_logs/{experiment_name}_{timestamp}` unless
+        `logger_adapter` says otherwise; `epoch_callback(learner, epoch, total_step)` runs after each
+        epoch. tether's own `fit` arguments (`seeds`, `resume`, ...) pass through."""
+        if callback is not None:
+            raise TypeError("callback: tether runs each epoch's steps as one compiled call and cannot call back "
+                            "after every step; use epoch_callback (after every epoch) or a smaller "
+                            "n_steps_per_epoch")
+        if LoggingStrategy(logging_strategy) != LoggingStrategy.EPOCH:
+            raise ValueError("logging_strategy: tether logs once per epoch; use LoggingStrategy.EPOCH or a smaller "
+                             "n_steps_per_epoch")
+        name = experiment_name or type(self.config).__name__.removesuffix("Config")
+        if with_timestamp:
+            name = f"{name}_{datetime.now():%Y%m%d%H%M%S}"
+        adapters = (logger_adapter.adapter_factories if isinstance(logger_adapter, d3logging.CombineAdapterFactory)
+                    else [logger_adapter or d3logging.FileAdapterFactory()])
+        run_dir = tensorboard_dir = None
+        for adapter in adapters:
+            if isinstance(adapter, d3logging.FileAdapterFactory):
+                run_dir = Path(adapter.root_dir) / name
+            elif isinstance(adapter, d3logging.TensorboardAdapterFactory):
+                tensorboard_dir = Path(adapter.root_dir) / name
+            elif not isinstance(adapter, d3logging.NoopAdapterFactory):
+                raise TypeError(f"logger_adapter: tether writes files, TensorBoard or nothing, got "
+                                f"{type(adapter).__name__}")
+        tether_kwargs.setdefault("seeds", [_default_seed] if self.state is None else None)
+        tether_kwargs.setdefault("run_dir", run_dir)
+        for epoch, record in super().fitter(dataset, n_steps, n_steps_per_epoch, evaluators=evaluators,
+                                            show_progress=show_progress, tensorboard_dir=tensorboard_dir,
+                                            **tether_kwargs):
+            if tether_kwargs["run_dir"] is not None and epoch % save_interval == 0:
+                self.save(Path(tether_kwargs["run_dir"]) / f"model_{record['step']}.d3")
+            if epoch_callback is not None:
+                epoch_callback(self, epoch, record["step"])
+            yield epoch, record
+
+
+def load_learnable(path: str | Path, device: str | bool | None = False) -> PortedLearner:
+    """Load a learner saved by `save` (or a `model_{step}.d3` from `fit`)."""
+    return PortedLearner.load(path, device=device)
+
+
+__all__ = ["BCConfig", "BCQConfig", "CQLConfig", "IQLConfig", "PortedLearner", "TD3PlusBCConfig", "load_learnable"]
