@@ -173,6 +173,8 @@ class _PortedConfig:
         self.config = config
 
     def __getattr__(self, name: str) -> Any:
+        if name == "config":  # not yet set (copy, unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self.config, name)
 
     def __repr__(self) -> str:
