@@ -141,3 +141,10 @@ def test_a_per_step_callback_is_refused_with_the_fix(tmp_path, monkeypatch):
     learner.fit(dataset, n_steps=4, n_steps_per_epoch=2, show_progress=False,
                 logger_adapter=d3rlpy.logging.NoopAdapterFactory())
     assert not (tmp_path / "d3rlpy_logs").exists() and len(learner.history) == 2
+
+
+def test_end_flags_of_unequal_length_are_refused_by_name():
+    from tether.data import DatasetError
+
+    with pytest.raises(DatasetError, match="terminations/truncations"):
+        d3rlpy.dataset.MDPDataset(OBSERVATIONS, ACTIONS, REWARDS, TERMINALS, timeouts=TIMEOUTS[:-1])

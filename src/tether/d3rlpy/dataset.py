@@ -34,7 +34,8 @@ def MDPDataset(observations: np.ndarray, actions: np.ndarray, rewards: np.ndarra
         space = (ActionSpace.continuous(-np.ones(actions.shape[1]), np.ones(actions.shape[1])) if inside
                  else ActionSpace.continuous(actions.min(axis=0), actions.max(axis=0)))
     return LoggedDataset.from_end_flags(observations=np.asarray(observations), actions=actions, rewards=rewards,
-                                        terminations=terminals, truncations=timeouts & ~terminals,
+                                        terminations=terminals, truncations=timeouts & ~terminals
+                                        if len(timeouts) == len(terminals) else timeouts,  # else refused there
                                         action_space=space, metadata={"source": "d3rlpy MDPDataset"})
 
 

@@ -184,6 +184,9 @@ class LoggedDataset:
         """Build from flat step arrays whose episodes end at every `terminations | truncations` step
         (D4RL's and d3rlpy's layout); steps after the last flag form a truncated episode."""
         terminations, truncations = np.ravel(terminations).astype(bool), np.ravel(truncations).astype(bool)
+        if len(terminations) != len(truncations):
+            raise DatasetError("terminations/truncations", f"have {len(terminations)}/{len(truncations)} rows",
+                               "give one end flag of each kind per step")
         ends = np.flatnonzero(terminations | truncations)
         n = len(terminations)
         starts = np.unique(np.concatenate([[0], ends[ends < n - 1] + 1])).astype(np.int64)
