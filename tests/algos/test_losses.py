@@ -123,3 +123,30 @@ def test_bcq_critic_target_is_the_best_soft_clipped_value_over_n_target_samples(
     best = np.max(lam * np.minimum(q1, q2) + (1 - lam) * np.maximum(q1, q2))  # the same for every state
     targets = np.asarray(BATCH.rewards) + gamma * (1 - np.asarray(BATCH.terminations)) * best
     np.testing.assert_allclose(loss, 2 * np.mean(targets**2), rtol=1e-6)  # two critics predicting 0
+
+
+def test_cql_lagrangian_alpha_scales_the_penalty_and_moves_toward_the_threshold():
+    config = CQLConfig(hidden_dims=(8,), n_action_samples=2, conservative_weight=5.0, alpha_threshold=10.0,
+                       alpha_learning_rate=0.1, initial_alpha=2.0)
+    state = cql.init(config, DatasetSpec(3, 2), jax.random.PRNGKey(0))
+    np.testing.assert_allclose(cql.alpha(state), 2.0, rtol=1e-6)
+    # d3rlpy's multiplier loss: -alpha * (weight * mean gap over critics - threshold)
+    penalty = jnp.float32(6.0)  # summed over 2 critics: mean gap 3, times 5 is 15, above the threshold 10
+    loss = cql.alpha_loss(state.log_alpha.params, penalty, 2, config)
+    np.testing.assert_allclose(loss, -2.0 * (5.0 * 3.0 - 10.0), rtol=1e-6)
+    grads = jax.grad(cql.alpha_loss)(state.log_alpha.params, penalty, 2, config)
+    raised = state.log_alpha.apply_gradients(grads=grads).params["log_alpha"]
+    np.testing.assert_allclose(raised, np.log(2.0) + 0.1, rtol=1e-5)  # Adam's first step is lr * sign: up
+    grads = jax.grad(cql.alpha_loss)(state.log_alpha.params, jnp.float32(2.0), 2, config)  # 5 * 1 < 10
+    lowered = state.log_alpha.apply_gradients(grads=grads).params["log_alpha"]
+    np.testing.assert_allclose(lowered, np.log(2.0) - 0.1, rtol=1e-5)
+    # the critic's penalty is weighted by alpha * conservative_weight
+    one = cql.critic_loss(state.critic.params, state.replace(log_alpha=state.log_alpha.replace(
+        params={"log_alpha": jnp.float32(0.0)})), BATCH, jax.random.PRNGKey(3), config)[1]
+    two = cql.critic_loss(state.critic.params, state, BATCH, jax.random.PRNGKey(3), config)
+    np.testing.assert_allclose(two[0], one["bellman_loss"] + 2.0 * 5.0 * one["conservative_loss"], rtol=1e-5)
+    # with the default rate of 0 the update leaves alpha where it started
+    fixed = CQLConfig(hidden_dims=(8,), n_action_samples=2, initial_alpha=3.0)
+    state = cql.init(fixed, DatasetSpec(3, 2), jax.random.PRNGKey(0))
+    state, metrics = cql.update(state, BATCH, jax.random.PRNGKey(1), config=fixed)
+    np.testing.assert_allclose(metrics["alpha"], 3.0, rtol=1e-6)

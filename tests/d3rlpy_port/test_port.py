@@ -109,11 +109,11 @@ def test_scalers_translate_to_the_same_reward_scale():
     assert fit_scaling(dataset, multiply.config).reward_scale == 5.0
 
 
-def test_cql_with_a_fixed_alpha_is_tethers_fixed_weight():
-    config = d3rlpy.algos.CQLConfig(alpha_learning_rate=0.0, initial_alpha=2.0, conservative_weight=5.0).config
-    assert isinstance(config, CQLConfig) and config.conservative_weight == 10.0
-    with pytest.warns(UserWarning, match="alpha_threshold"):
-        d3rlpy.algos.CQLConfig(alpha_threshold=5.0)
+def test_cql_keeps_d3rlpys_lagrangian_alpha():
+    config = d3rlpy.algos.CQLConfig(alpha_threshold=5.0, initial_alpha=2.0).config
+    assert isinstance(config, CQLConfig) and config.alpha_learning_rate == 1e-4  # d3rlpy's default
+    assert (config.alpha_threshold, config.initial_alpha, config.conservative_weight) == (5.0, 2.0, 5.0)
+    assert CQLConfig().alpha_learning_rate == 0.0  # tether's own default: a fixed weight
 
 
 @pytest.mark.parametrize(("call", "names"), [

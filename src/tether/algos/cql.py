@@ -5,9 +5,12 @@ the logsumexp estimated by importance sampling over uniform actions and policy a
 (`n_action_samples` each). Kumar et al. 2020, "Conservative Q-Learning for Offline Reinforcement
 Learning" (CQL(H)).
 
-Differences: a fixed conservative weight (5.0, as in JAX-CORL and OfflineRL-Kit) instead of
-d3rlpy's Lagrangian alpha, whose threshold needs per-dataset tuning; no entropy term in the
-critic target, as in d3rlpy's and CORL's defaults; observations standardised by default.
+Differences: by default a fixed conservative weight (5.0, as in JAX-CORL and OfflineRL-Kit);
+d3rlpy's Lagrangian alpha, whose threshold needs per-dataset tuning, is an option
+(`alpha_learning_rate > 0`): alpha multiplies the weight and grows while the mean gap times the
+weight exceeds `alpha_threshold`, shrinks while it is below (d3rlpy updates alpha just before the
+critic; here just after, from the same gap). No entropy term in the critic target, as in d3rlpy's
+and CORL's defaults; observations standardised by default.
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ class CQLConfig(LearnerConfig):
             entropy of `-action_dim`).
         conservative_weight: weight of the conservative penalty (5.0).
         n_action_samples: sampled actions per source for the logsumexp (10).
+        alpha_learning_rate: Adam rate of log alpha, the Lagrange multiplier of the penalty; 0 (the
+            default) holds alpha at `initial_alpha` (d3rlpy: 1e-4).
+        initial_alpha: alpha at the start; the penalty's weight is `alpha * conservative_weight`.
+        alpha_threshold: the gap `conservative_weight * (logsumexp - Q(s, a_data))` alpha aims at (10).
         n_critics: critics in the ensemble (2).
         hidden_dims: widths of actor and critic MLPs.
     """
@@ -50,8 +57,17 @@ class CQLConfig(LearnerConfig):
     initial_temperature: float = 1.0
     conservative_weight: float = 5.0
     n_action_samples: int = 10
+    alpha_learning_rate: float = 0.0
+    initial_alpha: float = 1.0
+    alpha_threshold: float = 10.0
     n_critics: int = 2
     hidden_dims: tuple[int, ...] = (256, 256)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.initial_alpha <= 0 or self.alpha_learning_rate < 0:
+            raise ValueError(f"initial_alpha must be positive and alpha_learning_rate non-negative, got "
+                             f"{self.initial_alpha} and {self.alpha_learning_rate}")
 
 
 @struct.dataclass
@@ -59,6 +75,7 @@ class CQLState:
     actor: TrainState
     critic: TrainState
     log_temp: TrainState
+    log_alpha: TrainState
     target_critic_params: Params
     step: jax.Array
 
@@ -75,6 +92,8 @@ def init(config: CQLConfig, spec: DatasetSpec, key: PRNGKey) -> CQLState:
         critic=TrainState.create(apply_fn=critic_net.apply, params=critic_params,
                                  tx=optax.adam(config.critic_learning_rate)),
         log_temp=temperature_state(config.initial_temperature, config.temp_learning_rate),
+        log_alpha=TrainState.create(apply_fn=None, params={"log_alpha": jnp.log(jnp.float32(config.initial_alpha))},
+                                    tx=optax.adam(config.alpha_learning_rate)),
         target_critic_params=jax.tree.map(jnp.copy, critic_params),
         step=jnp.int32(0))
 
@@ -107,8 +126,19 @@ def critic_loss(params: Params, state: CQLState, batch: Batch, key: PRNGKey, con
     q = state.critic.apply_fn({"params": params}, batch.observations, batch.actions)
     bellman = jnp.sum(jnp.mean((q - jax.lax.stop_gradient(targets)) ** 2, axis=1))
     penalty = jnp.sum(jnp.mean(conservative_logsumexp(params, state, batch, penalty_key, config) - q, axis=1))
-    loss = bellman + config.conservative_weight * penalty
+    loss = bellman + alpha(state) * config.conservative_weight * penalty
     return loss, {"critic_loss": loss, "bellman_loss": bellman, "conservative_loss": penalty, "q_mean": jnp.mean(q)}
+
+
+def alpha(state: CQLState) -> jax.Array:
+    """The Lagrange multiplier, clipped to [0, 1e6] as d3rlpy does."""
+    return jnp.clip(jnp.exp(state.log_alpha.params["log_alpha"]), 0.0, 1e6)
+
+
+def alpha_loss(params: Params, penalty: jax.Array, n_critics: int, config: CQLConfig):
+    """d3rlpy's `-alpha * (weight * mean gap - threshold)`: alpha grows while the gap exceeds the threshold."""
+    gap = config.conservative_weight * penalty / n_critics - config.alpha_threshold
+    return -jnp.clip(jnp.exp(params["log_alpha"]), 0.0, 1e6) * gap
 
 
 def update(state: CQLState, batch: Batch, key: PRNGKey, *, config: CQLConfig) -> tuple[CQLState, Metrics]:
@@ -116,12 +146,16 @@ def update(state: CQLState, batch: Batch, key: PRNGKey, *, config: CQLConfig) ->
     grads, critic_metrics = jax.grad(critic_loss, has_aux=True)(state.critic.params, state, batch, critic_key, config)
     critic = state.critic.apply_gradients(grads=grads)
     state = state.replace(critic=critic)
+    if config.alpha_learning_rate > 0:  # else alpha stays at initial_alpha: no step to take
+        grads = jax.grad(alpha_loss)(state.log_alpha.params, critic_metrics["conservative_loss"],
+                                     config.n_critics, config)
+        state = state.replace(log_alpha=state.log_alpha.apply_gradients(grads=grads))
     state, actor_metrics = actor_and_temperature_step(state, batch.observations, actor_key,
                                                       target_entropy=-float(batch.actions.shape[-1]))
     state = state.replace(
         step=state.step + 1,
         target_critic_params=optax.incremental_update(critic.params, state.target_critic_params, config.tau))
-    return state, {**critic_metrics, **actor_metrics}
+    return state, {**critic_metrics, **actor_metrics, "alpha": alpha(state)}
 
 
 def act(state: CQLState, observations: jax.Array, key: PRNGKey, *, config: CQLConfig, deterministic: bool):

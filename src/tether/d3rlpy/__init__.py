@@ -6,8 +6,8 @@
 The configs take d3rlpy's arguments and defaults (encoder factories, scaler objects, d3rlpy's BCQ
 target of `n_action_samples`, no observation scaling unless asked) and build tether learners;
 `fit` takes d3rlpy's logging arguments and writes to `d3rlpy_logs/` as d3rlpy does. Where tether
-cannot do what an argument asks, the argument raises an error that names it and says what to do,
-or, for CQL's Lagrangian alpha, a warning. The models it saves (`save`, `model_{step}.d3`) are
+cannot do what an argument asks, the argument raises an error that names it and says what to do.
+The models it saves (`save`, `model_{step}.d3`) are
 tether files: `load_learnable` reads them, d3rlpy does not.
 """
 

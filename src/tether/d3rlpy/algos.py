@@ -9,7 +9,6 @@ takes d3rlpy's `experiment_name`, `with_timestamp`, `logger_adapter`, `save_inte
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -131,26 +130,13 @@ def IQLConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
 
 
 def CQLConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
-    """d3rlpy's `CQLConfig`. tether holds the conservative weight fixed: `alpha_learning_rate=0`
-    with `initial_alpha` is the same thing (the weight becomes `conservative_weight * initial_alpha`);
-    with a learned alpha (d3rlpy's default) tether warns and keeps `conservative_weight` fixed."""
+    """d3rlpy's `CQLConfig`, its Lagrangian alpha included (`alpha_learning_rate` 1e-4, threshold 10)."""
     kwargs = dict(kwargs)
-    alpha_given = "alpha_threshold" in kwargs or "initial_alpha" in kwargs
-    alpha_rate = kwargs.pop("alpha_learning_rate", 1e-4)
-    initial_alpha = kwargs.pop("initial_alpha", 1.0)
-    kwargs.pop("alpha_threshold", None)
-    kwargs.pop("alpha_optim_factory", None)
     for backup in ("soft_q_backup", "max_q_backup"):
         if kwargs.pop(backup, False):
             raise ValueError(f"{backup}: tether's CQL backs up the sampled next action only; leave it False")
-    weight = kwargs.pop("conservative_weight", 5.0)
-    if alpha_rate == 0:
-        weight *= initial_alpha
-    elif alpha_given:
-        warnings.warn("tether's CQL holds conservative_weight fixed (no Lagrangian alpha): alpha_threshold and "
-                      "initial_alpha have no effect unless alpha_learning_rate=0", stacklevel=2)
-    return _port(_CQL, {"actor_encoder_factory": "hidden_dims", "critic_encoder_factory": "hidden_dims"}, kwargs,
-                 conservative_weight=weight)
+    kwargs.setdefault("alpha_learning_rate", 1e-4)
+    return _port(_CQL, {"actor_encoder_factory": "hidden_dims", "critic_encoder_factory": "hidden_dims"}, kwargs)
 
 
 def BCQConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
