@@ -130,15 +130,19 @@ def critic_loss(params: Params, state: CQLState, batch: Batch, key: PRNGKey, con
     return loss, {"critic_loss": loss, "bellman_loss": bellman, "conservative_loss": penalty, "q_mean": jnp.mean(q)}
 
 
+def _multiplier(params: Params) -> jax.Array:
+    return jnp.clip(jnp.exp(params["log_alpha"]), 0.0, 1e6)  # clipped as d3rlpy does
+
+
 def alpha(state: CQLState) -> jax.Array:
-    """The Lagrange multiplier, clipped to [0, 1e6] as d3rlpy does."""
-    return jnp.clip(jnp.exp(state.log_alpha.params["log_alpha"]), 0.0, 1e6)
+    """The Lagrange multiplier of the penalty."""
+    return _multiplier(state.log_alpha.params)
 
 
 def alpha_loss(params: Params, penalty: jax.Array, n_critics: int, config: CQLConfig):
     """d3rlpy's `-alpha * (weight * mean gap - threshold)`: alpha grows while the gap exceeds the threshold."""
     gap = config.conservative_weight * penalty / n_critics - config.alpha_threshold
-    return -jnp.clip(jnp.exp(params["log_alpha"]), 0.0, 1e6) * gap
+    return -_multiplier(params) * gap
 
 
 def update(state: CQLState, batch: Batch, key: PRNGKey, *, config: CQLConfig) -> tuple[CQLState, Metrics]:
