@@ -32,6 +32,8 @@ from tether.d3rlpy.preprocessing import (
 from tether.data import LoggedDataset
 
 _default_seed = 0
+# d3rlpy's encoder arguments -> the tether field they set
+_ACTOR_CRITIC = {"actor_encoder_factory": "hidden_dims", "critic_encoder_factory": "hidden_dims"}
 
 
 def set_default_seed(seed: int) -> None:
@@ -119,14 +121,12 @@ def BCConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
 
 def TD3PlusBCConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
     """d3rlpy's `TD3PlusBCConfig` (the same defaults as tether's)."""
-    return _port(_TD3PlusBC, {"actor_encoder_factory": "hidden_dims", "critic_encoder_factory": "hidden_dims"},
-                 kwargs)
+    return _port(_TD3PlusBC, _ACTOR_CRITIC, kwargs)
 
 
 def IQLConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
     """d3rlpy's `IQLConfig`: as tether's, but rewards are left unscaled unless `reward_scaler` is given."""
-    return _port(_IQL, {"actor_encoder_factory": "hidden_dims", "critic_encoder_factory": "hidden_dims",
-                        "value_encoder_factory": "hidden_dims"}, kwargs)
+    return _port(_IQL, {**_ACTOR_CRITIC, "value_encoder_factory": "hidden_dims"}, kwargs)
 
 
 def CQLConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
@@ -136,7 +136,7 @@ def CQLConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
         if kwargs.pop(backup, False):
             raise ValueError(f"{backup}: tether's CQL backs up the sampled next action only; leave it False")
     kwargs.setdefault("alpha_learning_rate", 1e-4)
-    return _port(_CQL, {"actor_encoder_factory": "hidden_dims", "critic_encoder_factory": "hidden_dims"}, kwargs)
+    return _port(_CQL, _ACTOR_CRITIC, kwargs)
 
 
 def BCQConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
@@ -148,8 +148,8 @@ def BCQConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
             raise ValueError(f"{name}: tether's BCQ updates every network every step; leave it at {default}")
     kwargs.setdefault("imitator_encoder_factory", DefaultEncoderFactory())
     n_action_samples = kwargs.get("n_action_samples", 100)
-    return _port(_BCQ, {"actor_encoder_factory": "hidden_dims", "critic_encoder_factory": "hidden_dims",
-                        "imitator_encoder_factory": "vae_hidden_dims"}, kwargs, n_target_samples=n_action_samples)
+    return _port(_BCQ, {**_ACTOR_CRITIC, "imitator_encoder_factory": "vae_hidden_dims"}, kwargs,
+                 n_target_samples=n_action_samples)
 
 
 class _PortedConfig:
