@@ -9,6 +9,10 @@ pure `update` to the same batches. The report compares, per network, the total c
 on the two sides (the L2 norm of the difference over d3rlpy's change, and the worst single weight),
 and each loss the two sides log, update by update. TD3+BC runs with its target smoothing noise off
 (sigma 0) on both sides, the only random part of its update, so both updates are deterministic.
+CQL's update is random throughout (uniform and policy actions, the actor's sample): this script
+draws those numbers once and hands the same ones to both sides, in the order each asks for them.
+CQL runs with d3rlpy's defaults, its Lagrangian alpha included; `--cql-backup soft` compares d3rlpy's
+`soft_q_backup=True` with tether's `backup="soft"` instead of the default mean-action backup.
 
 Reading it: float32 rounding alone leaves an L2 difference near 1e-5 to 1e-3 after 50 updates (Adam
 divides by the gradient's size, so weights whose gradient is near zero amplify rounding; the worst
@@ -31,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _results import PEER_PYTHON, write_results  # noqa: E402
 from flax.traverse_util import flatten_dict  # noqa: E402
 
-from tether.algos import BCConfig, TD3PlusBCConfig  # noqa: E402
+from tether.algos import BCConfig, CQLConfig, TD3PlusBCConfig  # noqa: E402
 from tether.algos.base import Batch  # noqa: E402
 from tether.algos.crosscheck import replay_updates  # noqa: E402
 
@@ -43,7 +47,10 @@ NETWORKS = {
     "td3_plus_bc": {"actor": ("policy", False), "critic": ("q_funcs", True),
                     "target_actor": ("targ_policy", False), "target_critic": ("targ_q_funcs", True)},
     "bc": {"policy": ("imitator", False)},
+    "cql": {"actor": ("policy", False), "critic": ("q_funcs", True), "target_critic": ("targ_q_funcs", True),
+            "log_temp": ("log_temp", False)},
 }
+N_ACTION_SAMPLES = 10  # CQL's, d3rlpy's default
 FLAX_ROOT = {False: "MLP_0", True: "VmapMLP_0"}
 
 
@@ -66,10 +73,24 @@ def mlp_params(weights: dict[str, np.ndarray], prefix: str, n_layers: int) -> di
                            "bias": jnp.asarray(weights[f"{layer}.bias"])} for i, layer in enumerate(layers)}
 
 
+def gaussian_actor_params(weights: dict[str, np.ndarray], prefix: str, n_layers: int) -> dict:
+    """A d3rlpy `NormalPolicy` (encoder, `_mu`, `_logstd`) as tether's `TanhGaussianActor` params."""
+    dense = lambda layer: {"kernel": jnp.asarray(weights[f"{prefix}{layer}.weight"].T),  # noqa: E731
+                           "bias": jnp.asarray(weights[f"{prefix}{layer}.bias"])}
+    return {"trunk": {f"Dense_{i}": dense(f"_encoder._layers.{2 * i}") for i in range(n_layers - 1)},
+            "mean": dense("_mu"), "log_std": dense("_logstd")}
+
+
 def flax_networks(algo: str, weights: dict[str, np.ndarray], stage: str, n_layers: int) -> dict[str, dict]:
     """d3rlpy's `init` or `final` weights as tether's networks (critic ensembles stacked on axis 0)."""
     networks = {}
     for ours, (theirs, ensemble) in NETWORKS[algo].items():
+        if ours == "log_temp":
+            networks[ours] = {"log_temp": jnp.asarray(weights[f"{stage}/{theirs}/_parameter"]).reshape(())}
+            continue
+        if algo == "cql" and ours == "actor":
+            networks[ours] = gaussian_actor_params(weights, f"{stage}/{theirs}/", n_layers)
+            continue
         if ensemble:
             members = [mlp_params(weights, f"{stage}/{theirs}/{k}.", n_layers) for k in range(2)]
             params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *members)
@@ -79,9 +100,49 @@ def flax_networks(algo: str, weights: dict[str, np.ndarray], stage: str, n_layer
     return networks
 
 
-def config_for(algo: str, hidden: tuple[int, ...]):
+def random_draws(n_updates: int, batch_size: int, backup: str, seed: int = 1) -> dict[str, np.ndarray]:
+    """CQL's random numbers, `[n_updates, ...]` each, in the order both sides ask for them: the target's
+    next action (sampled backups only), the policy's actions at s and at s', the actor's sample; and
+    the uniform actions (on [0, 1), in tether's `[sample, batch, action]` layout)."""
+    rng = np.random.default_rng(seed)
+    samples = (n_updates, N_ACTION_SAMPLES, batch_size, ACTION_DIM)
+    single = (n_updates, batch_size, ACTION_DIM)
+    normal = ([single] if backup != "mean" else []) + [samples, samples, single]
+    draws = {f"normal_{k}": rng.normal(size=shape).astype(np.float32) for k, shape in enumerate(normal)}
+    draws["uniform_0"] = rng.uniform(size=samples).astype(np.float32)
+    return draws
+
+
+def peer_draws(draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The same draws in d3rlpy's layout: its uniform actions come as `[batch * sample, action]`."""
+    uniform = draws["uniform_0"]
+    n_updates, n, batch_size, action_dim = uniform.shape
+    return {**draws, "uniform_0": uniform.transpose(0, 2, 1, 3).reshape(n_updates, batch_size * n, action_dim)}
+
+
+def tether_draws(draws: dict[str, np.ndarray], update: int) -> dict[str, list]:
+    pick = lambda kind: [jnp.asarray(draws[key][update]) for key in sorted(draws) if key.startswith(kind)]  # noqa: E731
+    return {"normal": pick("normal_"), "uniform": pick("uniform_")}
+
+
+def cql_losses_as_tether_logs_them(losses: dict[str, np.ndarray], config: CQLConfig) -> dict[str, np.ndarray]:
+    """d3rlpy logs CQL's penalty as `alpha * weight * sum_critics(logsumexp' - Q(s, a_data) - threshold)`,
+    its logsumexp' without tether's `- log(3 n)` normalisation, and the critic loss with that penalty
+    in it; tether logs the bare `sum_critics(logsumexp - Q(s, a_data))`. With the alpha both log, one
+    converts exactly into the other. d3rlpy's other logs (temperature after its step, timings) are left out."""
+    n_critics, weight = config.n_critics, config.conservative_weight
+    penalty = (losses["conservative_loss"] / (losses["alpha"] * weight) + n_critics * config.alpha_threshold
+               - n_critics * np.log(3 * config.n_action_samples))
+    critic = losses["critic_loss"] - losses["conservative_loss"] + losses["alpha"] * weight * penalty
+    return {"actor_loss": losses["actor_loss"], "alpha": losses["alpha"],
+            "conservative_loss": penalty.astype(np.float32), "critic_loss": critic.astype(np.float32)}
+
+
+def config_for(algo: str, hidden: tuple[int, ...], cql_backup: str = "mean"):
     if algo == "td3_plus_bc":
         return TD3PlusBCConfig(hidden_dims=hidden, target_smoothing_sigma=0.0)
+    if algo == "cql":  # d3rlpy's Lagrangian alpha, as the peer runs it
+        return CQLConfig(hidden_dims=hidden, backup=cql_backup, alpha_learning_rate=1e-4)
     return BCConfig(hidden_dims=hidden)
 
 
@@ -115,9 +176,11 @@ def compare(algo: str, init: dict, theirs: dict, ours: dict, their_losses: dict[
 
 
 def write_fixture(path: Path, hidden: tuple[int, ...], batches: dict[str, np.ndarray], init: dict, final: dict,
-                  losses: dict[str, np.ndarray]) -> None:
-    """One flat npz a test can replay without d3rlpy: batches, both weight sets (tether's layout), losses."""
+                  losses: dict[str, np.ndarray], draws: dict[str, np.ndarray]) -> None:
+    """One flat npz a test can replay without d3rlpy: batches, random draws (tether's layout), both weight
+    sets (tether's layout), losses (as tether logs them)."""
     arrays = {f"batch/{key}": value for key, value in batches.items()}
+    arrays.update({f"noise/{key}": value for key, value in draws.items()})
     arrays["hidden_dims"] = np.asarray(hidden)
     for stage, networks in (("init", init), ("final", final)):
         for key, value in flatten_dict(networks, sep="/").items():
@@ -129,7 +192,9 @@ def write_fixture(path: Path, hidden: tuple[int, ...], batches: dict[str, np.nda
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--algos", default="td3_plus_bc,bc")
+    parser.add_argument("--algos", default="td3_plus_bc,bc,cql")
+    parser.add_argument("--cql-backup", choices=("mean", "soft"), default="mean",
+                        help="CQL's target action: d3rlpy's default (mean) or its soft_q_backup=True (soft)")
     parser.add_argument("--updates", type=int, default=50)
     parser.add_argument("--hidden", default="256,256", help="hidden widths of every network")
     parser.add_argument("--batch-size", type=int, default=0, help="default: BC 100, others 256")
@@ -142,21 +207,31 @@ def main() -> None:
         for algo in args.algos.split(","):
             batch_size = args.batch_size or (100 if algo == "bc" else 256)
             batches = random_batches(args.updates, batch_size)
+            draws = random_draws(args.updates, batch_size, args.cql_backup) if algo == "cql" else {}
             batches_path, out_path = Path(tmp) / f"{algo}_batches.npz", Path(tmp) / f"{algo}_trace.npz"
-            np.savez(batches_path, **batches)
-            subprocess.run([str(PEER_PYTHON), str(PEER_SCRIPT), algo, str(batches_path), str(out_path), args.hidden],
-                           check=True, capture_output=True)
+            peer_noise = {f"noise/{key}": value for key, value in peer_draws(draws).items()} if draws else {}
+            np.savez(batches_path, **batches, **peer_noise)
+            soft = "1" if args.cql_backup == "soft" else "0"
+            out = subprocess.run([str(PEER_PYTHON), str(PEER_SCRIPT), algo, str(batches_path), str(out_path),
+                                  args.hidden, "0", soft], capture_output=True, text=True)
+            if out.returncode != 0:
+                raise RuntimeError(f"d3rlpy's {algo} trace failed:\n{out.stderr[-3000:]}")
             with np.load(out_path) as data:
                 weights = {key: data[key] for key in data.files}
             init, theirs = (flax_networks(algo, weights, stage, len(hidden) + 1) for stage in ("init", "final"))
             their_losses = {key.removeprefix("loss/"): value for key, value in weights.items()
                             if key.startswith("loss/")}
+            if algo == "cql":
+                their_losses = cql_losses_as_tether_logs_them(their_losses, config_for(algo, hidden))
             batch_list = [Batch(*(jnp.asarray(batches[key][i]) for key in BATCH_FIELDS)) for i in range(args.updates)]
-            ours, our_losses = replay_updates(algo, config_for(algo, hidden), init, batch_list)
+            noise = [tether_draws(draws, i) for i in range(args.updates)] if draws else None
+            ours, our_losses = replay_updates(algo, config_for(algo, hidden, args.cql_backup), init, batch_list,
+                                              noise)
             rows += compare(algo, init, theirs, ours, their_losses, our_losses)
             if args.fixture_dir:
-                write_fixture(args.fixture_dir / f"d3rlpy_{algo}_trace.npz", hidden, batches, init, theirs,
-                              their_losses)
+                suffix = "_soft" if algo == "cql" and args.cql_backup == "soft" else ""
+                write_fixture(args.fixture_dir / f"d3rlpy_{algo}{suffix}_trace.npz", hidden, batches, init, theirs,
+                              their_losses, draws)
     for row in rows:
         print(row)
     if not args.fixture_dir:

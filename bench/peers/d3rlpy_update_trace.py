@@ -6,13 +6,38 @@ Builds d3rlpy's ALGO (HIDDEN-wide networks, no scalers, target smoothing noise o
 deterministic), writes its initial weights, applies one `update` per batch in BATCHES.npz (arrays
 `[n_updates, batch, ...]`) and writes the final weights and each update's losses. Weights are
 stored as `<module>/<layer>/weight|bias` with torch's `[out, in]` layout.
+
+CQL draws random numbers; BATCHES.npz then also holds them per update (`noise/normal_K`, the K-th
+standard normal draw of an update in the order d3rlpy asks for it, `[n_updates, *shape]`, and
+`noise/uniform_0` on [0, 1)), and this script hands them out in place of torch's draws. CQL runs
+with d3rlpy's defaults, its Lagrangian alpha included; `soft_q_backup` is the optional sixth
+argument (0 or 1).
 """
 
 import sys
 
 import d3rlpy
 import numpy as np
+import torch
 from d3rlpy.dataset import TransitionMiniBatch
+
+DRAWS: dict[str, list[torch.Tensor]] = {"normal": [], "uniform": []}
+
+
+def take(kind: str, shape) -> torch.Tensor:
+    value = DRAWS[kind].pop(0)
+    if tuple(value.shape) != tuple(shape):
+        raise RuntimeError(f"{kind} draw of shape {tuple(value.shape)} given where {tuple(shape)} was asked")
+    return value
+
+
+def given_rsample(self, sample_shape=()):
+    return self.loc + take("normal", self._extended_shape(torch.Size(sample_shape))) * self.scale
+
+
+def given_uniform_(self, low=0.0, high=1.0, generator=None):
+    with torch.no_grad():
+        return self.copy_(low + (high - low) * take("uniform", self.shape))
 
 
 def export(prefix: str, module, out: dict) -> None:
@@ -32,16 +57,24 @@ def main() -> None:
     if algo_name == "td3_plus_bc":
         algo = d3rlpy.algos.TD3PlusBCConfig(actor_encoder_factory=enc, critic_encoder_factory=enc,
                                             batch_size=batch_size, target_smoothing_sigma=0.0).create(device="cpu:0")
+    elif algo_name == "cql":
+        soft = len(sys.argv) > 6 and sys.argv[6] == "1"
+        algo = d3rlpy.algos.CQLConfig(actor_encoder_factory=enc, critic_encoder_factory=enc, batch_size=batch_size,
+                                      soft_q_backup=soft).create(device="cpu:0")
     elif algo_name == "bc":
         algo = d3rlpy.algos.BCConfig(encoder_factory=enc, batch_size=batch_size).create(device="cpu:0")
     else:
         raise SystemExit(f"no update trace for {algo_name}")
     algo.create_impl((obs_dim,), action_dim)
     modules = algo.impl._modules
-    names = ["policy", "q_funcs", "targ_policy", "targ_q_funcs"] if algo_name != "bc" else ["imitator"]
+    names = {"td3_plus_bc": ["policy", "q_funcs", "targ_policy", "targ_q_funcs"], "bc": ["imitator"],
+             "cql": ["policy", "q_funcs", "targ_q_funcs", "log_temp"]}[algo_name]
     out: dict[str, np.ndarray] = {}
     for name in names:
         export(f"init/{name}", getattr(modules, name), out)
+    if algo_name == "cql":  # from here on, the draws come from BATCHES.npz
+        torch.distributions.Normal.rsample = given_rsample
+        torch.Tensor.uniform_ = given_uniform_
     losses: dict[str, list[float]] = {}
     for i in range(n_updates):
         batch = TransitionMiniBatch(
@@ -49,8 +82,13 @@ def main() -> None:
             rewards=batches["rewards"][i][:, None], next_observations=batches["next_observations"][i],
             next_actions=batches["actions"][i], terminals=batches["terminations"][i][:, None],
             intervals=np.ones((batch_size, 1), np.float32), transitions=[])
+        for kind in DRAWS:
+            DRAWS[kind] = [torch.from_numpy(batches[key][i]) for key in sorted(batches)
+                           if key.startswith(f"noise/{kind}_")]
         for key, value in algo.update(batch).items():
             losses.setdefault(key, []).append(float(value))
+        if DRAWS["normal"] or DRAWS["uniform"]:
+            raise RuntimeError(f"update {i} left draws unused: {[(k, len(v)) for k, v in DRAWS.items()]}")
     for name in names:
         export(f"final/{name}", getattr(modules, name), out)
     for key, values in losses.items():

@@ -130,14 +130,15 @@ def test_cql_lagrangian_alpha_scales_the_penalty_and_moves_toward_the_threshold(
                        alpha_learning_rate=0.1, initial_alpha=2.0)
     state = cql.init(config, DatasetSpec(3, 2), jax.random.PRNGKey(0))
     np.testing.assert_allclose(cql.alpha(state), 2.0, rtol=1e-6)
-    # d3rlpy's multiplier loss: -alpha * (weight * mean gap over critics - threshold)
-    penalty = jnp.float32(6.0)  # summed over 2 critics: mean gap 3, times 5 is 15, above the threshold 10
+    # d3rlpy's multiplier loss: -alpha * weight * (mean gap over critics - threshold), its gap's
+    # logsumexp a plain sum over the 3 * 2 samples, log(6) above tether's averaged one
+    penalty = jnp.float32(2 * (11.0 - np.log(6.0)))  # summed over 2 critics: plain gap 11, above 10
     loss = cql.alpha_loss(state.log_alpha.params, penalty, 2, config)
-    np.testing.assert_allclose(loss, -2.0 * (5.0 * 3.0 - 10.0), rtol=1e-6)
+    np.testing.assert_allclose(loss, -2.0 * 5.0 * (11.0 - 10.0), rtol=1e-5)
     grads = jax.grad(cql.alpha_loss)(state.log_alpha.params, penalty, 2, config)
     raised = state.log_alpha.apply_gradients(grads=grads).params["log_alpha"]
     np.testing.assert_allclose(raised, np.log(2.0) + 0.1, rtol=1e-5)  # Adam's first step is lr * sign: up
-    grads = jax.grad(cql.alpha_loss)(state.log_alpha.params, jnp.float32(2.0), 2, config)  # 5 * 1 < 10
+    grads = jax.grad(cql.alpha_loss)(state.log_alpha.params, jnp.float32(2.0), 2, config)  # 1 + log 6 < 10
     lowered = state.log_alpha.apply_gradients(grads=grads).params["log_alpha"]
     np.testing.assert_allclose(lowered, np.log(2.0) - 0.1, rtol=1e-5)
     # the critic's penalty is weighted by alpha * conservative_weight

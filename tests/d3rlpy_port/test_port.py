@@ -116,6 +116,11 @@ def test_cql_keeps_d3rlpys_lagrangian_alpha():
     assert CQLConfig().alpha_learning_rate == 0.0  # tether's own default: a fixed weight
 
 
+def test_cql_backs_up_what_d3rlpy_backs_up():
+    assert d3rlpy.algos.CQLConfig().config.backup == "mean"  # d3rlpy: soft_q_backup=False, the mean action
+    assert d3rlpy.algos.CQLConfig(soft_q_backup=True).config.backup == "soft"
+
+
 @pytest.mark.parametrize(("call", "names"), [
     (lambda: d3rlpy.algos.CQLConfig(actor_encoder_factory=d3rlpy.models.VectorEncoderFactory([64, 64]),
                                     critic_encoder_factory=d3rlpy.models.VectorEncoderFactory([32, 32])),

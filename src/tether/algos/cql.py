@@ -7,10 +7,13 @@ Learning" (CQL(H)).
 
 Differences: by default a fixed conservative weight (5.0, as in JAX-CORL and OfflineRL-Kit);
 d3rlpy's Lagrangian alpha, whose threshold needs per-dataset tuning, is an option
-(`alpha_learning_rate > 0`): alpha multiplies the weight and grows while the mean gap times the
-weight exceeds `alpha_threshold`, shrinks while it is below (d3rlpy updates alpha just before the
-critic; here just after, from the same gap). No entropy term in the critic target, as in d3rlpy's
-and CORL's defaults; observations standardised by default.
+(`alpha_learning_rate > 0`): alpha multiplies the weight and grows while the mean gap
+`logsumexp - Q(s, a_data)` exceeds `alpha_threshold`, shrinks while it is below; as in d3rlpy,
+the gap is measured without the logsumexp's `- log(3 n)` average, and alpha steps first on the
+batch's gap and then weights that batch's penalty. The critic's target backs up the policy's mean next
+action, as d3rlpy's default does (`backup`; the paper's code and CORL sample it). With the same
+weights, batches and random draws, an update moves the weights as d3rlpy 2.8.1's does to 1e-5
+(`bench/update_crosscheck.py`, `tests/algos/test_crosscheck.py`). Observations standardised by default.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from flax.training.train_state import TrainState
 
 from tether._types import Metrics, Params, PRNGKey
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
-from tether.algos.sac_parts import actor_and_temperature_step, sample_actions, temperature_state
+from tether.algos.sac_parts import actor_and_temperature_step, sample_actions, temperature, temperature_state
 from tether.nets import QEnsemble, TanhGaussianActor
+
+BACKUPS = ("mean", "sample", "soft")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,7 +49,12 @@ class CQLConfig(LearnerConfig):
         alpha_learning_rate: Adam rate of log alpha, the Lagrange multiplier of the penalty; 0 (the
             default) holds alpha at `initial_alpha` (d3rlpy: 1e-4).
         initial_alpha: alpha at the start; the penalty's weight is `alpha * conservative_weight`.
-        alpha_threshold: the gap `conservative_weight * (logsumexp - Q(s, a_data))` alpha aims at (10).
+        alpha_threshold: the mean gap `logsumexp - Q(s, a_data)` alpha aims at (10), the logsumexp a
+            plain sum over the `3 * n_action_samples` importance-weighted samples, as d3rlpy and CORL
+            measure it.
+        backup: the next action of the critic's target: `"mean"` the policy's mean action (d3rlpy's
+            default), `"sample"` a sampled one (the paper's code, CORL), `"soft"` a sampled one with
+            SAC's entropy bonus `- temperature * log pi(a'|s')` (d3rlpy's `soft_q_backup=True`).
         n_critics: critics in the ensemble (2).
         hidden_dims: widths of actor and critic MLPs.
     """
@@ -60,6 +70,7 @@ class CQLConfig(LearnerConfig):
     alpha_learning_rate: float = 0.0
     initial_alpha: float = 1.0
     alpha_threshold: float = 10.0
+    backup: str = "mean"
     n_critics: int = 2
     hidden_dims: tuple[int, ...] = (256, 256)
 
@@ -68,6 +79,8 @@ class CQLConfig(LearnerConfig):
         if self.initial_alpha <= 0 or self.alpha_learning_rate < 0:
             raise ValueError(f"initial_alpha must be positive and alpha_learning_rate non-negative, got "
                              f"{self.initial_alpha} and {self.alpha_learning_rate}")
+        if self.backup not in BACKUPS:
+            raise ValueError(f"backup must be one of {', '.join(BACKUPS)}, got {self.backup!r}")
 
 
 @struct.dataclass
@@ -118,16 +131,33 @@ def conservative_logsumexp(q_params: Params, state: CQLState, batch: Batch, key:
     return jax.scipy.special.logsumexp(stacked, axis=1) - jnp.log(3 * n)
 
 
-def critic_loss(params: Params, state: CQLState, batch: Batch, key: PRNGKey, config: CQLConfig):
+def next_value(state: CQLState, next_observations: jax.Array, key: PRNGKey, config: CQLConfig) -> jax.Array:
+    """The target critics' min at s' for the configured `backup` action, `[batch]`."""
+    if config.backup == "mean":
+        next_actions = jnp.tanh(state.actor.apply_fn({"params": state.actor.params}, next_observations)[0])
+    else:
+        next_actions, next_log_probs = sample_actions(state, state.actor.params, next_observations, key)
+    next_q = state.critic.apply_fn({"params": state.target_critic_params}, next_observations, next_actions)
+    value = jnp.min(next_q, axis=0)
+    return value - temperature(state) * next_log_probs if config.backup == "soft" else value
+
+
+def critic_terms(params: Params, state: CQLState, batch: Batch, key: PRNGKey, config: CQLConfig):
+    """The critics' Bellman loss and conservative penalty (each summed over critics), and `q_mean`."""
     target_key, penalty_key = jax.random.split(key)
-    next_actions, _ = sample_actions(state, state.actor.params, batch.next_observations, target_key)
-    next_q = state.critic.apply_fn({"params": state.target_critic_params}, batch.next_observations, next_actions)
-    targets = batch.rewards + config.gamma * (1.0 - batch.terminations) * jnp.min(next_q, axis=0)
+    next_q = next_value(state, batch.next_observations, target_key, config)
+    targets = batch.rewards + config.gamma * (1.0 - batch.terminations) * next_q
     q = state.critic.apply_fn({"params": params}, batch.observations, batch.actions)
     bellman = jnp.sum(jnp.mean((q - jax.lax.stop_gradient(targets)) ** 2, axis=1))
     penalty = jnp.sum(jnp.mean(conservative_logsumexp(params, state, batch, penalty_key, config) - q, axis=1))
+    return (bellman, penalty), jnp.mean(q)
+
+
+def critic_loss(params: Params, state: CQLState, batch: Batch, key: PRNGKey, config: CQLConfig):
+    """`bellman + alpha * conservative_weight * penalty`, with the state's alpha."""
+    (bellman, penalty), q_mean = critic_terms(params, state, batch, key, config)
     loss = bellman + alpha(state) * config.conservative_weight * penalty
-    return loss, {"critic_loss": loss, "bellman_loss": bellman, "conservative_loss": penalty, "q_mean": jnp.mean(q)}
+    return loss, {"critic_loss": loss, "bellman_loss": bellman, "conservative_loss": penalty, "q_mean": q_mean}
 
 
 def _multiplier(params: Params) -> jax.Array:
@@ -140,25 +170,32 @@ def alpha(state: CQLState) -> jax.Array:
 
 
 def alpha_loss(params: Params, penalty: jax.Array, n_critics: int, config: CQLConfig):
-    """d3rlpy's `-alpha * (weight * mean gap - threshold)`: alpha grows while the gap exceeds the threshold."""
-    gap = config.conservative_weight * penalty / n_critics - config.alpha_threshold
-    return -_multiplier(params) * gap
+    """d3rlpy's `-alpha * weight * (mean gap - threshold)`, the gap's logsumexp a plain sum (`penalty`, the
+    critics' summed gaps of averaged logsumexps, plus `log(3 n)`): alpha grows while the gap exceeds the
+    threshold."""
+    gap = penalty / n_critics + jnp.log(3.0 * config.n_action_samples)
+    return -_multiplier(params) * config.conservative_weight * (gap - config.alpha_threshold)
 
 
 def update(state: CQLState, batch: Batch, key: PRNGKey, *, config: CQLConfig) -> tuple[CQLState, Metrics]:
     critic_key, actor_key = jax.random.split(key)
-    grads, critic_metrics = jax.grad(critic_loss, has_aux=True)(state.critic.params, state, batch, critic_key, config)
+    (bellman, penalty), pullback, q_mean = jax.vjp(
+        lambda params: critic_terms(params, state, batch, critic_key, config), state.critic.params, has_aux=True)
+    if config.alpha_learning_rate > 0:  # else alpha stays at initial_alpha: no step to take
+        # as d3rlpy: alpha steps first, on this batch's penalty, and then weights that penalty
+        grads = jax.grad(alpha_loss)(state.log_alpha.params, penalty, config.n_critics, config)
+        state = state.replace(log_alpha=state.log_alpha.apply_gradients(grads=grads))
+    weight = alpha(state) * config.conservative_weight
+    (grads,) = pullback((jnp.ones_like(bellman), weight.astype(penalty.dtype)))
     critic = state.critic.apply_gradients(grads=grads)
     state = state.replace(critic=critic)
-    if config.alpha_learning_rate > 0:  # else alpha stays at initial_alpha: no step to take
-        grads = jax.grad(alpha_loss)(state.log_alpha.params, critic_metrics["conservative_loss"],
-                                     config.n_critics, config)
-        state = state.replace(log_alpha=state.log_alpha.apply_gradients(grads=grads))
     state, actor_metrics = actor_and_temperature_step(state, batch.observations, actor_key,
                                                       target_entropy=-float(batch.actions.shape[-1]))
     state = state.replace(
         step=state.step + 1,
         target_critic_params=optax.incremental_update(critic.params, state.target_critic_params, config.tau))
+    critic_metrics = {"critic_loss": bellman + weight * penalty, "bellman_loss": bellman,
+                      "conservative_loss": penalty, "q_mean": q_mean}
     return state, {**critic_metrics, **actor_metrics, "alpha": alpha(state)}
 
 

@@ -4,11 +4,17 @@
 weights each side ends with; `tests/algos/test_crosscheck.py` replays a small shipped d3rlpy trace.
 Weights are named per network (`actor`, `critic`, `target_actor`, `target_critic`; BC's `policy`),
 each a flax parameter tree of tether's layout.
+
+CQL's update draws random numbers (uniform and policy actions, the actor's sample). To compare it
+update for update, `replay_updates` takes the draws as `noise`, one entry per update: the standard
+normal arrays in the order the update asks for them, and the uniform ones likewise. They are handed
+out in place of `jax.random.normal` and `jax.random.uniform` while the update is traced.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
@@ -16,7 +22,7 @@ import numpy as np
 from flax.training.train_state import TrainState
 
 from tether._types import Params
-from tether.algos import bc, td3_plus_bc
+from tether.algos import bc, cql, td3_plus_bc
 from tether.algos.base import Batch, DatasetSpec, LearnerConfig
 
 
@@ -44,20 +50,65 @@ def _bc_with(state: bc.BCState, networks: dict[str, Params]) -> bc.BCState:
     return state.replace(policy=_restart(state.policy, networks["policy"]))
 
 
+def _cql_networks(state: cql.CQLState) -> dict[str, Params]:
+    return {"actor": state.actor.params, "critic": state.critic.params, "target_critic": state.target_critic_params,
+            "log_temp": state.log_temp.params}
+
+
+def _cql_with(state: cql.CQLState, networks: dict[str, Params]) -> cql.CQLState:
+    return state.replace(actor=_restart(state.actor, networks["actor"]),
+                         critic=_restart(state.critic, networks["critic"]),
+                         target_critic_params=networks["target_critic"],
+                         log_temp=_restart(state.log_temp, networks["log_temp"]))
+
+
 # algorithm: (module, read the networks of a state, a state with these networks)
 _ALGOS: dict[str, tuple[Any, Callable, Callable]] = {
     "td3_plus_bc": (td3_plus_bc, _td3_plus_bc_networks, _td3_plus_bc_with),
     "bc": (bc, _bc_networks, _bc_with),
+    "cql": (cql, _cql_networks, _cql_with),
 }
 SUPPORTED = tuple(_ALGOS)
 
 
-def replay_updates(algo: str, config: LearnerConfig, networks: dict[str, Params],
-                   batches: Sequence[Batch]) -> tuple[dict[str, Params], dict[str, np.ndarray]]:
+@contextlib.contextmanager
+def injected_draws(normal: list, uniform: list) -> Iterator[None]:
+    """While active, `jax.random.normal` and `jax.random.uniform` return the next array of `normal` and
+    `uniform` (scaled to the asked-for range) instead of drawing; each array's shape must be the one asked."""
+    queues = {"normal": list(normal), "uniform": list(uniform)}
+    originals = jax.random.normal, jax.random.uniform
+
+    def take(kind: str, shape) -> jax.Array:
+        if not queues[kind]:
+            raise RuntimeError(f"the update asked for more {kind} draws than were given")
+        value = queues[kind].pop(0)
+        if tuple(value.shape) != tuple(shape):
+            raise RuntimeError(f"{kind} draw of shape {tuple(value.shape)} given where {tuple(shape)} was asked")
+        return value
+
+    def normal_draw(key, shape=(), dtype=None):
+        return take("normal", shape)
+
+    def uniform_draw(key, shape=(), dtype=None, minval=0.0, maxval=1.0):
+        return minval + (maxval - minval) * take("uniform", shape)
+
+    jax.random.normal, jax.random.uniform = normal_draw, uniform_draw
+    try:
+        yield
+        if queues["normal"] or queues["uniform"]:
+            raise RuntimeError("the update used fewer draws than were given")
+    finally:
+        jax.random.normal, jax.random.uniform = originals
+
+
+def replay_updates(algo: str, config: LearnerConfig, networks: dict[str, Params], batches: Sequence[Batch],
+                   noise: Sequence[dict[str, list]] | None = None) -> tuple[dict[str, Params], dict[str, np.ndarray]]:
     """Start `algo` from `networks` (fresh Adam states, step 0) and apply one update per batch, in order.
 
-    Returns the networks after the last update and each logged loss per update; losses an update
-    skips (TD3+BC's actor on odd steps reports NaN) are left out, as d3rlpy leaves them out.
+    `noise`, one `{"normal": [...], "uniform": [...]}` per batch (uniform draws on [0, 1)), replaces
+    the update's random draws (see `injected_draws`). Returns the networks after the last update and
+    each logged loss per update; losses an update skips (TD3+BC's actor on odd steps reports NaN)
+    are left out, as d3rlpy leaves them out.
     """
     if algo not in _ALGOS:
         raise ValueError(f"no update replay for {algo!r}; supported: {', '.join(SUPPORTED)}")
@@ -65,11 +116,15 @@ def replay_updates(algo: str, config: LearnerConfig, networks: dict[str, Params]
     first = batches[0]
     spec = DatasetSpec(observation_dim=first.observations.shape[-1], action_dim=first.actions.shape[-1])
     state = write(module.init(config, spec, jax.random.key(0)), networks)
-    # the key only feeds target smoothing noise; set `target_smoothing_sigma=0` to compare step by step
-    update = jax.jit(lambda s, b: module.update(s, b, jax.random.key(0), config=config))
+
+    def update(state, batch, draws):
+        with injected_draws(draws["normal"], draws["uniform"]) if draws is not None else contextlib.nullcontext():
+            return module.update(state, batch, jax.random.key(0), config=config)
+
+    update = jax.jit(update)
     losses: dict[str, list[float]] = {}
-    for batch in batches:
-        state, metrics = update(state, batch)
+    for i, batch in enumerate(batches):
+        state, metrics = update(state, batch, None if noise is None else noise[i])
         for key, value in metrics.items():
             if np.isfinite(value):
                 losses.setdefault(key, []).append(float(value))

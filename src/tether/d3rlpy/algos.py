@@ -130,11 +130,14 @@ def IQLConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
 
 
 def CQLConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
-    """d3rlpy's `CQLConfig`, its Lagrangian alpha included (`alpha_learning_rate` 1e-4, threshold 10)."""
+    """d3rlpy's `CQLConfig`, its Lagrangian alpha included (`alpha_learning_rate` 1e-4, threshold 10), and
+    its backups: the policy's mean next action, or with `soft_q_backup=True` SAC's sampled one with the
+    entropy term."""
     kwargs = dict(kwargs)
-    for backup in ("soft_q_backup", "max_q_backup"):
-        if kwargs.pop(backup, False):
-            raise ValueError(f"{backup}: tether's CQL backs up the sampled next action only; leave it False")
+    if kwargs.pop("max_q_backup", False):
+        raise ValueError("max_q_backup: tether's CQL backs up the policy's mean or a sampled next action, not "
+                         "the max over samples; leave it False")
+    kwargs["backup"] = "soft" if kwargs.pop("soft_q_backup", False) else "mean"
     kwargs.setdefault("alpha_learning_rate", 1e-4)
     return _port(_CQL, _ACTOR_CRITIC, kwargs)
 
