@@ -16,7 +16,11 @@ CQL runs with d3rlpy's defaults, its Lagrangian alpha included; `--cql-backup so
 
 Reading it: float32 rounding alone leaves an L2 difference near 1e-5 to 1e-3 after 50 updates (Adam
 divides by the gradient's size, so weights whose gradient is near zero amplify rounding; the worst
-single weight shows that). A different update rule shows up as 1e-1 or more.
+single weight shows that). A different update rule shows up as 1e-1 or more. The last column
+measures rounding's share directly: tether against itself, started from its weights times
+`1 + 1e-7 * noise`. CQL's critic is the sensitive one: its penalty's gradient is the difference of
+two nearly equal terms (pushed down at sampled actions, up at the data's), so rounding grows from
+1e-4 after one update to a few 1e-2 after 50, on either side, and the two libraries' gap with it.
 """
 
 from __future__ import annotations
@@ -146,22 +150,34 @@ def config_for(algo: str, hidden: tuple[int, ...], cql_backup: str = "mean"):
     return BCConfig(hidden_dims=hidden)
 
 
-def compare(algo: str, init: dict, theirs: dict, ours: dict, their_losses: dict[str, np.ndarray],
-            our_losses: dict[str, np.ndarray]) -> list[dict]:
+def perturbed(networks: dict, seed: int = 0) -> dict:
+    """`networks` with every weight multiplied by `1 + 1e-7 * N(0, 1)`: float32 rounding's size."""
+    rng = np.random.default_rng(seed)
+    return jax.tree.map(lambda x: x * (1 + 1e-7 * rng.standard_normal(np.shape(x))).astype(np.float32), networks)
+
+
+def moved(end: dict, start: dict) -> jax.Array:
+    return jnp.concatenate([(a - b).ravel() for a, b in zip(jax.tree.leaves(end), jax.tree.leaves(start),
+                                                            strict=True)])
+
+
+def compare(algo: str, init: dict, theirs: dict, ours: dict, ours_perturbed: dict,
+            their_losses: dict[str, np.ndarray], our_losses: dict[str, np.ndarray]) -> list[dict]:
     """Per network: how far the two sides' total weight changes differ (as a share of d3rlpy's change,
-    in the L2 norm over all weights, and at the single worst weight); per loss: the worst step."""
+    in the L2 norm over all weights, and at the single worst weight), next to how far tether's own
+    run moves from rounding-sized changes of its initial weights; per loss: the worst step."""
     rows = []
     for network in theirs:
-        ours_moved, their_moved = (
-            jnp.concatenate([(a - b).ravel() for a, b in zip(jax.tree.leaves(end[network]),
-                                                             jax.tree.leaves(init[network]), strict=True)])
-            for end in (ours, theirs))
-        gap, moved = ours_moved - their_moved, float(jnp.linalg.norm(their_moved))
+        ours_moved, their_moved = moved(ours[network], init[network]), moved(theirs[network], init[network])
+        gap, size = ours_moved - their_moved, float(jnp.linalg.norm(their_moved))
+        rounding = moved(ours_perturbed[network], ours[network])
         rows.append({"algorithm": algo, "compared": f"{network} weights",
-                     "d3rlpy": f"moved {moved:.3g} (L2)",
-                     "relative difference (L2)": f"{float(jnp.linalg.norm(gap)) / moved:.1e}",
+                     "d3rlpy": f"moved {size:.3g} (L2)",
+                     "relative difference (L2)": f"{float(jnp.linalg.norm(gap)) / size:.1e}",
                      "worst single value": f"{float(jnp.max(jnp.abs(gap))):.1e} "
-                                           f"of {float(jnp.max(jnp.abs(their_moved))):.1e}"})
+                                           f"of {float(jnp.max(jnp.abs(their_moved))):.1e}",
+                     "tether against itself, start x (1 + 1e-7 noise)":
+                         f"{float(jnp.linalg.norm(rounding)) / size:.1e}"})
     for key, their_trace in sorted(their_losses.items()):
         if key not in our_losses:
             continue
@@ -171,7 +187,8 @@ def compare(algo: str, init: dict, theirs: dict, ours: dict, their_losses: dict[
         rows.append({"algorithm": algo, "compared": f"{key}, {len(their_trace)} updates",
                      "d3rlpy": f"{their_trace[0]:.4g} to {their_trace[-1]:.4g}",
                      "relative difference (L2)": f"{trace_gap:.1e}",
-                     "worst single value": f"{float(np.max(relative)):.1e} (relative)"})
+                     "worst single value": f"{float(np.max(relative)):.1e} (relative)",
+                     "tether against itself, start x (1 + 1e-7 noise)": "-"})
     return rows
 
 
@@ -227,7 +244,9 @@ def main() -> None:
             noise = [tether_draws(draws, i) for i in range(args.updates)] if draws else None
             ours, our_losses = replay_updates(algo, config_for(algo, hidden, args.cql_backup), init, batch_list,
                                               noise)
-            rows += compare(algo, init, theirs, ours, their_losses, our_losses)
+            ours_perturbed, _ = replay_updates(algo, config_for(algo, hidden, args.cql_backup), perturbed(init),
+                                               batch_list, noise)
+            rows += compare(algo, init, theirs, ours, ours_perturbed, their_losses, our_losses)
             if args.fixture_dir:
                 suffix = "_soft" if algo == "cql" and args.cql_backup == "soft" else ""
                 write_fixture(args.fixture_dir / f"d3rlpy_{algo}{suffix}_trace.npz", hidden, batches, init, theirs,

@@ -10,6 +10,25 @@ import jax.numpy as jnp
 
 LOG_STD_MIN = -20.0  # rlkit / D4RL behaviour-policy clamp
 LOG_STD_MAX = 2.0
+INITS = ("lecun", "torch")
+# bound at import: flax re-evaluates initializers' shapes inside `apply`, and the update cross-check
+# (tether.algos.crosscheck) stands in for `jax.random.uniform` while it traces an update
+_uniform = jax.random.uniform
+
+
+def dense_init(init: str, fan_in: int) -> dict:
+    """`nn.Dense` keyword arguments for `init`: `"lecun"` is flax's default (lecun-normal kernel, zero
+    bias); `"torch"` is PyTorch's `nn.Linear` default, kernel and bias uniform on +-1/sqrt(fan_in)."""
+    if init == "lecun":
+        return {}
+    if init != "torch":
+        raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+    bound = 1.0 / fan_in**0.5
+
+    def uniform(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
+        return _uniform(key, shape, dtype, -bound, bound)
+
+    return {"kernel_init": uniform, "bias_init": uniform}
 
 
 class MLP(nn.Module):
@@ -18,16 +37,17 @@ class MLP(nn.Module):
     hidden_dims: Sequence[int]
     output_dim: int = 0
     layer_norm: bool = False
+    weight_init: str = "lecun"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         for width in self.hidden_dims:
-            x = nn.Dense(width)(x)
+            x = nn.Dense(width, **dense_init(self.weight_init, x.shape[-1]))(x)
             if self.layer_norm:
                 x = nn.LayerNorm()(x)
             x = nn.relu(x)
         if self.output_dim:
-            x = nn.Dense(self.output_dim)(x)
+            x = nn.Dense(self.output_dim, **dense_init(self.weight_init, x.shape[-1]))(x)
         return x
 
 
@@ -36,12 +56,13 @@ class TanhGaussianActor(nn.Module):
 
     hidden_dims: Sequence[int]
     action_dim: int
+    weight_init: str = "lecun"
 
     @nn.compact
     def __call__(self, observations: jax.Array) -> tuple[jax.Array, jax.Array]:
-        h = MLP(self.hidden_dims, name="trunk")(observations)
-        mean = nn.Dense(self.action_dim, name="mean")(h)
-        log_std = nn.Dense(self.action_dim, name="log_std")(h)
+        h = MLP(self.hidden_dims, weight_init=self.weight_init, name="trunk")(observations)
+        mean = nn.Dense(self.action_dim, name="mean", **dense_init(self.weight_init, h.shape[-1]))(h)
+        log_std = nn.Dense(self.action_dim, name="log_std", **dense_init(self.weight_init, h.shape[-1]))(h)
         return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
 
 
@@ -63,6 +84,7 @@ class QEnsemble(nn.Module):
     hidden_dims: Sequence[int]
     n_critics: int = 2
     layer_norm: bool = False
+    weight_init: str = "lecun"
 
     @nn.compact
     def __call__(self, observations: jax.Array, actions: jax.Array) -> jax.Array:
@@ -75,7 +97,7 @@ class QEnsemble(nn.Module):
             axis_size=self.n_critics,
         )
         x = jnp.concatenate([observations, actions], axis=-1)
-        return ensemble(self.hidden_dims, 1, self.layer_norm)(x)[..., 0]
+        return ensemble(self.hidden_dims, 1, self.layer_norm, self.weight_init)(x)[..., 0]
 
 
 class DeterministicActor(nn.Module):

@@ -1,0 +1,38 @@
+"""Network initialisation: PyTorch's `nn.Linear` default, which CQL uses as d3rlpy does."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+from flax.traverse_util import flatten_dict
+
+from tether.nets import QEnsemble, TanhGaussianActor
+from tether.nets.mlp import dense_init
+
+
+def test_torch_init_is_uniform_within_one_over_root_fan_in_biases_included():
+    actor = TanhGaussianActor((64, 32), 3, weight_init="torch")
+    params = flatten_dict(actor.init(jax.random.key(0), np.zeros((1, 10), np.float32))["params"], sep="/")
+    fan_in = {"trunk/Dense_0": 10, "trunk/Dense_1": 64, "mean": 32, "log_std": 32}
+    for layer, n in fan_in.items():
+        for kind in ("kernel", "bias"):
+            values = np.asarray(params[f"{layer}/{kind}"]).ravel()
+            bound = 1 / np.sqrt(n)
+            assert np.all(np.abs(values) <= bound), (layer, kind)
+            if values.size >= 32:  # a uniform on [-b, b] has standard deviation b / sqrt(3)
+                assert np.std(values) == pytest.approx(bound / np.sqrt(3), rel=0.25), (layer, kind)
+
+
+def test_torch_init_reaches_every_critic_of_the_ensemble_and_lecun_stays_flaxs_default():
+    critics = QEnsemble((32,), n_critics=2, weight_init="torch")
+    params = critics.init(jax.random.key(1), np.zeros((1, 5), np.float32), np.zeros((1, 2), np.float32))["params"]
+    first = np.asarray(params["VmapMLP_0"]["Dense_0"]["kernel"])  # [critic, fan_in 7, 32]
+    assert first.shape == (2, 7, 32) and np.abs(first).max() <= 1 / np.sqrt(7)
+    assert not np.allclose(first[0], first[1])  # each critic draws its own
+    assert np.any(np.asarray(params["VmapMLP_0"]["Dense_0"]["bias"]) != 0)
+    lecun = QEnsemble((32,), n_critics=2).init(jax.random.key(1), np.zeros((1, 5), np.float32),
+                                               np.zeros((1, 2), np.float32))["params"]
+    assert np.all(np.asarray(lecun["VmapMLP_0"]["Dense_0"]["bias"]) == 0)  # flax: zero biases
+    with pytest.raises(ValueError, match="init must be one of"):
+        dense_init("xavier", 4)
