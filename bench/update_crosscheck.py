@@ -41,7 +41,7 @@ from flax.traverse_util import flatten_dict  # noqa: E402
 
 from tether.algos import BCConfig, CQLConfig, TD3PlusBCConfig  # noqa: E402
 from tether.algos.base import Batch  # noqa: E402
-from tether.algos.crosscheck import replay_updates  # noqa: E402
+from tether.algos.crosscheck import draws_per_update, replay_updates  # noqa: E402
 
 PEER_SCRIPT = Path(__file__).parent / "peers" / "d3rlpy_update_trace.py"
 OBS_DIM, ACTION_DIM = 17, 6
@@ -122,11 +122,6 @@ def peer_draws(draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     uniform = draws["uniform_0"]
     n_updates, n, batch_size, action_dim = uniform.shape
     return {**draws, "uniform_0": uniform.transpose(0, 2, 1, 3).reshape(n_updates, batch_size * n, action_dim)}
-
-
-def tether_draws(draws: dict[str, np.ndarray], update: int) -> dict[str, list]:
-    pick = lambda kind: [jnp.asarray(draws[key][update]) for key in sorted(draws) if key.startswith(kind)]  # noqa: E731
-    return {"normal": pick("normal_"), "uniform": pick("uniform_")}
 
 
 def cql_losses_as_tether_logs_them(losses: dict[str, np.ndarray], config: CQLConfig) -> dict[str, np.ndarray]:
@@ -238,14 +233,13 @@ def main() -> None:
             init, theirs = (flax_networks(algo, weights, stage, len(hidden) + 1) for stage in ("init", "final"))
             their_losses = {key.removeprefix("loss/"): value for key, value in weights.items()
                             if key.startswith("loss/")}
+            config = config_for(algo, hidden, args.cql_backup)
             if algo == "cql":
-                their_losses = cql_losses_as_tether_logs_them(their_losses, config_for(algo, hidden))
+                their_losses = cql_losses_as_tether_logs_them(their_losses, config)
             batch_list = [Batch(*(jnp.asarray(batches[key][i]) for key in BATCH_FIELDS)) for i in range(args.updates)]
-            noise = [tether_draws(draws, i) for i in range(args.updates)] if draws else None
-            ours, our_losses = replay_updates(algo, config_for(algo, hidden, args.cql_backup), init, batch_list,
-                                              noise)
-            ours_perturbed, _ = replay_updates(algo, config_for(algo, hidden, args.cql_backup), perturbed(init),
-                                               batch_list, noise)
+            noise = draws_per_update(draws) if draws else None
+            ours, our_losses = replay_updates(algo, config, init, batch_list, noise)
+            ours_perturbed, _ = replay_updates(algo, config, perturbed(init), batch_list, noise)
             rows += compare(algo, init, theirs, ours, ours_perturbed, their_losses, our_losses)
             if args.fixture_dir:
                 suffix = "_soft" if algo == "cql" and args.cql_backup == "soft" else ""

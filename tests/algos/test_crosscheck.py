@@ -21,7 +21,7 @@ from flax.traverse_util import unflatten_dict
 
 from tether.algos import BCConfig, CQLConfig, TD3PlusBCConfig
 from tether.algos.base import Batch
-from tether.algos.crosscheck import replay_updates
+from tether.algos.crosscheck import draws_per_update, replay_updates
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FIELDS = ("observations", "actions", "rewards", "next_observations", "terminations")
@@ -30,11 +30,9 @@ FIELDS = ("observations", "actions", "rewards", "next_observations", "terminatio
 def load_trace(algo: str) -> dict:
     with np.load(FIXTURES / f"d3rlpy_{algo}_trace.npz", allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files}
-    draws = sorted(key for key in arrays if key.startswith("noise/"))
-    n_updates = len(arrays["batch/observations"])
+    draws = {key.removeprefix("noise/"): value for key, value in arrays.items() if key.startswith("noise/")}
     return {
-        "noise": [{kind: [jnp.asarray(arrays[key][i]) for key in draws if key.startswith(f"noise/{kind}_")]
-                   for kind in ("normal", "uniform")} for i in range(n_updates)] if draws else None,
+        "noise": draws_per_update(draws) if draws else None,
         "hidden": tuple(int(width) for width in arrays["hidden_dims"]),
         "batches": [Batch(*(jnp.asarray(arrays[f"batch/{field}"][i]) for field in FIELDS))
                     for i in range(len(arrays["batch/observations"]))],

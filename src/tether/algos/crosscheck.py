@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax.training.train_state import TrainState
 
@@ -69,6 +70,15 @@ _ALGOS: dict[str, tuple[Any, Callable, Callable]] = {
     "cql": (cql, _cql_networks, _cql_with),
 }
 SUPPORTED = tuple(_ALGOS)
+
+
+def draws_per_update(draws: dict[str, np.ndarray]) -> list[dict[str, list]]:
+    """`replay_updates`'s `noise` from flat arrays `{"normal_K" | "uniform_K": [n_updates, ...]}`: per
+    update, the K-th normal and uniform draws in order of K."""
+    keys = sorted(draws)
+    n_updates = len(draws[keys[0]])
+    return [{kind: [jnp.asarray(draws[key][i]) for key in keys if key.startswith(f"{kind}_")]
+             for kind in ("normal", "uniform")} for i in range(n_updates)]
 
 
 @contextlib.contextmanager
