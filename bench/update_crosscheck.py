@@ -140,8 +140,8 @@ def cql_losses_as_tether_logs_them(losses: dict[str, np.ndarray], config: CQLCon
 def config_for(algo: str, hidden: tuple[int, ...], cql_backup: str = "mean"):
     if algo == "td3_plus_bc":
         return TD3PlusBCConfig(hidden_dims=hidden, target_smoothing_sigma=0.0)
-    if algo == "cql":  # d3rlpy's Lagrangian alpha, as the peer runs it
-        return CQLConfig(hidden_dims=hidden, backup=cql_backup, alpha_learning_rate=1e-4)
+    if algo == "cql":  # tether's defaults, d3rlpy's Lagrangian alpha included
+        return CQLConfig(hidden_dims=hidden, backup=cql_backup)
     return BCConfig(hidden_dims=hidden)
 
 

@@ -53,10 +53,9 @@ def relative_gap(ours, theirs, init) -> float:
 CONFIGS = {
     "td3_plus_bc": lambda hidden, **kw: TD3PlusBCConfig(hidden_dims=hidden, target_smoothing_sigma=0.0, **kw),
     "bc": lambda hidden, **kw: BCConfig(hidden_dims=hidden, **kw),
-    # d3rlpy's defaults: the mean-action backup and the Lagrangian alpha
-    "cql": lambda hidden, **kw: CQLConfig(hidden_dims=hidden, **{"alpha_learning_rate": 1e-4, **kw}),
-    "cql_soft": lambda hidden, **kw: CQLConfig(hidden_dims=hidden, backup="soft",
-                                               **{"alpha_learning_rate": 1e-4, **kw}),
+    # tether's defaults are d3rlpy's: the mean-action backup and the Lagrangian alpha
+    "cql": lambda hidden, **kw: CQLConfig(hidden_dims=hidden, **kw),
+    "cql_soft": lambda hidden, **kw: CQLConfig(hidden_dims=hidden, backup="soft", **kw),
 }
 ALGO = {"cql_soft": "cql"}  # fixture name: the algorithm it replays
 
@@ -88,7 +87,7 @@ def test_the_replay_notices_a_changed_hyperparameter(algo, change):
     trace = load_trace(algo)
     config = CONFIGS[algo](trace["hidden"], **{key: value for key, value in change.items() if key != "backup"})
     if "backup" in change:
-        config = CQLConfig(hidden_dims=trace["hidden"], alpha_learning_rate=1e-4, backup=change["backup"])
+        config = CQLConfig(hidden_dims=trace["hidden"], backup=change["backup"])
     ours, _ = replay_updates(ALGO.get(algo, algo), config, trace["init"], trace["batches"], trace["noise"])
     gaps = [relative_gap(ours[n], trace["final"][n], trace["init"][n]) for n in trace["final"]]
     assert max(gaps) > 1e-2, change

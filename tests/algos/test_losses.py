@@ -146,8 +146,8 @@ def test_cql_lagrangian_alpha_scales_the_penalty_and_moves_toward_the_threshold(
         params={"log_alpha": jnp.float32(0.0)})), BATCH, jax.random.PRNGKey(3), config)[1]
     two = cql.critic_loss(state.critic.params, state, BATCH, jax.random.PRNGKey(3), config)
     np.testing.assert_allclose(two[0], one["bellman_loss"] + 2.0 * 5.0 * one["conservative_loss"], rtol=1e-5)
-    # with the default rate of 0 the update leaves alpha where it started
-    fixed = CQLConfig(hidden_dims=(8,), n_action_samples=2, initial_alpha=3.0)
+    # with a rate of 0 the update leaves alpha where it started: a fixed weight
+    fixed = CQLConfig(hidden_dims=(8,), n_action_samples=2, initial_alpha=3.0, alpha_learning_rate=0.0)
     state = cql.init(fixed, DatasetSpec(3, 2), jax.random.PRNGKey(0))
     state, metrics = cql.update(state, BATCH, jax.random.PRNGKey(1), config=fixed)
     np.testing.assert_allclose(metrics["alpha"], 3.0, rtol=1e-6)

@@ -113,7 +113,7 @@ def test_cql_keeps_d3rlpys_lagrangian_alpha():
     config = d3rlpy.algos.CQLConfig(alpha_threshold=5.0, initial_alpha=2.0).config
     assert isinstance(config, CQLConfig) and config.alpha_learning_rate == 1e-4  # d3rlpy's default
     assert (config.alpha_threshold, config.initial_alpha, config.conservative_weight) == (5.0, 2.0, 5.0)
-    assert CQLConfig().alpha_learning_rate == 0.0  # tether's own default: a fixed weight
+    assert CQLConfig().alpha_learning_rate == 1e-4  # tether's own default is d3rlpy's
 
 
 def test_cql_backs_up_what_d3rlpy_backs_up():

@@ -125,8 +125,6 @@ def train_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path, re
     steps = config.steps_for("baseline" if name in ("bc", "discrete_bc") else name)
     cfg_cls = get_algo(name).config_cls
     overrides = {"gamma": config.gamma} if "gamma" in cfg_cls.__dataclass_fields__ else {}
-    if config.profile == "seed" and name == "cql":
-        overrides["conservative_weight"] = 5.0
     overrides.update(config.hyperparameters.get(name, {}))
     if "hidden_dims" in overrides:
         overrides["hidden_dims"] = tuple(overrides["hidden_dims"])
