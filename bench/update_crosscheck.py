@@ -13,6 +13,9 @@ CQL's update is random throughout (uniform and policy actions, the actor's sampl
 draws those numbers once and hands the same ones to both sides, in the order each asks for them.
 CQL runs with d3rlpy's defaults, its Lagrangian alpha included; `--cql-backup soft` compares d3rlpy's
 `soft_q_backup=True` with tether's `backup="soft"` instead of the default mean-action backup.
+BCQ's VAE latents are drawn the same way; it runs d3rlpy's recipe (batch 100, `n_action_samples`
+target samples, `--bcq-samples`, default 100; linear decoder) on tether through
+`tether.d3rlpy.algos.BCQConfig`, its VAE as wide as the other networks.
 
 Reading it: float32 rounding alone leaves an L2 difference near 1e-5 to 1e-3 after 50 updates (Adam
 divides by the gradient's size, so weights whose gradient is near zero amplify rounding; the worst
@@ -42,6 +45,8 @@ from flax.traverse_util import flatten_dict  # noqa: E402
 from tether.algos import BCConfig, CQLConfig, TD3PlusBCConfig  # noqa: E402
 from tether.algos.base import Batch  # noqa: E402
 from tether.algos.crosscheck import draws_per_update, replay_updates  # noqa: E402
+from tether.d3rlpy import algos as ported  # noqa: E402
+from tether.d3rlpy.models import VectorEncoderFactory  # noqa: E402
 
 PEER_SCRIPT = Path(__file__).parent / "peers" / "d3rlpy_update_trace.py"
 OBS_DIM, ACTION_DIM = 17, 6
@@ -53,6 +58,8 @@ NETWORKS = {
     "bc": {"policy": ("imitator", False)},
     "cql": {"actor": ("policy", False), "critic": ("q_funcs", True), "target_critic": ("targ_q_funcs", True),
             "log_temp": ("log_temp", False)},
+    "bcq": {"actor": ("policy", False), "critic": ("q_funcs", True), "target_actor": ("targ_policy", False),
+            "target_critic": ("targ_q_funcs", True), "imitator": ("vae_encoder", False)},
 }
 N_ACTION_SAMPLES = 10  # CQL's, d3rlpy's default
 FLAX_ROOT = {False: "MLP_0", True: "VmapMLP_0"}
@@ -85,12 +92,24 @@ def gaussian_actor_params(weights: dict[str, np.ndarray], prefix: str, n_layers:
             "mean": dense("_mu"), "log_std": dense("_logstd")}
 
 
+def vae_params(weights: dict[str, np.ndarray], stage: str, n_layers: int) -> dict:
+    """d3rlpy's `VAEEncoder` (encoder, `_mu`, `_logstd`) and `VAEDecoder` as tether's `ConditionalVAE` params."""
+    dense = lambda layer: {"kernel": jnp.asarray(weights[f"{stage}/vae_encoder/{layer}.weight"].T),  # noqa: E731
+                           "bias": jnp.asarray(weights[f"{stage}/vae_encoder/{layer}.bias"])}
+    return {"encoder": {f"Dense_{i}": dense(f"_encoder._layers.{2 * i}") for i in range(n_layers - 1)},
+            "encoder_mean": dense("_mu"), "encoder_log_std": dense("_logstd"),
+            "decoder": mlp_params(weights, f"{stage}/vae_decoder/", n_layers)}
+
+
 def flax_networks(algo: str, weights: dict[str, np.ndarray], stage: str, n_layers: int) -> dict[str, dict]:
     """d3rlpy's `init` or `final` weights as tether's networks (critic ensembles stacked on axis 0)."""
     networks = {}
     for ours, (theirs, ensemble) in NETWORKS[algo].items():
         if ours == "log_temp":
             networks[ours] = {"log_temp": jnp.asarray(weights[f"{stage}/{theirs}/_parameter"]).reshape(())}
+            continue
+        if ours == "imitator":
+            networks[ours] = vae_params(weights, stage, n_layers)
             continue
         if algo == "cql" and ours == "actor":
             networks[ours] = gaussian_actor_params(weights, f"{stage}/{theirs}/", n_layers)
@@ -117,8 +136,21 @@ def random_draws(n_updates: int, batch_size: int, backup: str, seed: int = 1) ->
     return draws
 
 
+def bcq_draws(n_updates: int, batch_size: int, n_samples: int, seed: int = 1) -> dict[str, np.ndarray]:
+    """BCQ's VAE latents, in the order both sides ask for them: the VAE loss's reparameterised sample,
+    the critic target's `n_samples` latents per next state (`[batch * sample]`, batch-major on both
+    sides), the actor's latent; standard normal, each side clips the last two to [-0.5, 0.5] itself."""
+    rng = np.random.default_rng(seed)
+    latent = 2 * ACTION_DIM
+    shapes = [(n_updates, batch_size, latent), (n_updates, batch_size * n_samples, latent),
+              (n_updates, batch_size, latent)]
+    return {f"normal_{k}": rng.normal(size=shape).astype(np.float32) for k, shape in enumerate(shapes)}
+
+
 def peer_draws(draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The same draws in d3rlpy's layout: its uniform actions come as `[batch * sample, action]`."""
+    """The same draws in d3rlpy's layout: CQL's uniform actions come as `[batch * sample, action]`."""
+    if "uniform_0" not in draws:
+        return draws
     uniform = draws["uniform_0"]
     n_updates, n, batch_size, action_dim = uniform.shape
     return {**draws, "uniform_0": uniform.transpose(0, 2, 1, 3).reshape(n_updates, batch_size * n, action_dim)}
@@ -137,7 +169,12 @@ def cql_losses_as_tether_logs_them(losses: dict[str, np.ndarray], config: CQLCon
             "conservative_loss": penalty.astype(np.float32), "critic_loss": critic.astype(np.float32)}
 
 
-def config_for(algo: str, hidden: tuple[int, ...], cql_backup: str = "mean"):
+def config_for(algo: str, hidden: tuple[int, ...], cql_backup: str = "mean", bcq_samples: int = 100,
+               batch_size: int = 100):
+    if algo == "bcq":  # d3rlpy's recipe, as tether's d3rlpy front end builds it
+        enc = VectorEncoderFactory(hidden_units=list(hidden))
+        return ported.BCQConfig(actor_encoder_factory=enc, critic_encoder_factory=enc, imitator_encoder_factory=enc,
+                                batch_size=batch_size, n_action_samples=bcq_samples).config
     if algo == "td3_plus_bc":
         return TD3PlusBCConfig(hidden_dims=hidden, target_smoothing_sigma=0.0)
     if algo == "cql":  # tether's defaults, d3rlpy's Lagrangian alpha included
@@ -207,9 +244,10 @@ def main() -> None:
     parser.add_argument("--algos", default="td3_plus_bc,bc,cql")
     parser.add_argument("--cql-backup", choices=("mean", "soft"), default="mean",
                         help="CQL's target action: d3rlpy's default (mean) or its soft_q_backup=True (soft)")
+    parser.add_argument("--bcq-samples", type=int, default=100, help="BCQ's n_action_samples (target samples)")
     parser.add_argument("--updates", type=int, default=50)
     parser.add_argument("--hidden", default="256,256", help="hidden widths of every network")
-    parser.add_argument("--batch-size", type=int, default=0, help="default: BC 100, others 256")
+    parser.add_argument("--batch-size", type=int, default=0, help="default: BC and BCQ 100, others 256")
     parser.add_argument("--fixture-dir", type=Path, default=None,
                         help="also write each trace as <dir>/d3rlpy_<algo>_trace.npz for tests to replay")
     args = parser.parse_args()
@@ -217,15 +255,16 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for algo in args.algos.split(","):
-            batch_size = args.batch_size or (100 if algo == "bc" else 256)
+            batch_size = args.batch_size or (100 if algo in ("bc", "bcq") else 256)
             batches = random_batches(args.updates, batch_size)
-            draws = random_draws(args.updates, batch_size, args.cql_backup) if algo == "cql" else {}
+            draws = (random_draws(args.updates, batch_size, args.cql_backup) if algo == "cql" else
+                     bcq_draws(args.updates, batch_size, args.bcq_samples) if algo == "bcq" else {})
             batches_path, out_path = Path(tmp) / f"{algo}_batches.npz", Path(tmp) / f"{algo}_trace.npz"
             peer_noise = {f"noise/{key}": value for key, value in peer_draws(draws).items()} if draws else {}
             np.savez(batches_path, **batches, **peer_noise)
-            soft = "1" if args.cql_backup == "soft" else "0"
+            option = str(args.bcq_samples) if algo == "bcq" else "1" if args.cql_backup == "soft" else "0"
             out = subprocess.run([str(PEER_PYTHON), str(PEER_SCRIPT), algo, str(batches_path), str(out_path),
-                                  args.hidden, "0", soft], capture_output=True, text=True)
+                                  args.hidden, "0", option], capture_output=True, text=True)
             if out.returncode != 0:
                 raise RuntimeError(f"d3rlpy's {algo} trace failed:\n{out.stderr[-3000:]}")
             with np.load(out_path) as data:
@@ -233,9 +272,11 @@ def main() -> None:
             init, theirs = (flax_networks(algo, weights, stage, len(hidden) + 1) for stage in ("init", "final"))
             their_losses = {key.removeprefix("loss/"): value for key, value in weights.items()
                             if key.startswith("loss/")}
-            config = config_for(algo, hidden, args.cql_backup)
+            config = config_for(algo, hidden, args.cql_backup, args.bcq_samples, batch_size)
             if algo == "cql":
                 their_losses = cql_losses_as_tether_logs_them(their_losses, config)
+            if algo == "bcq":  # the same loss under tether's name
+                their_losses["imitator_loss"] = their_losses.pop("vae_loss")
             batch_list = [Batch(*(jnp.asarray(batches[key][i]) for key in BATCH_FIELDS)) for i in range(args.updates)]
             noise = draws_per_update(draws) if draws else None
             ours, our_losses = replay_updates(algo, config, init, batch_list, noise)

@@ -7,11 +7,12 @@ deterministic), writes its initial weights, applies one `update` per batch in BA
 `[n_updates, batch, ...]`) and writes the final weights and each update's losses. Weights are
 stored as `<module>/<layer>/weight|bias` with torch's `[out, in]` layout.
 
-CQL draws random numbers; BATCHES.npz then also holds them per update (`noise/normal_K`, the K-th
-standard normal draw of an update in the order d3rlpy asks for it, `[n_updates, *shape]`, and
-`noise/uniform_0` on [0, 1)), and this script hands them out in place of torch's draws. CQL runs
-with d3rlpy's defaults, its Lagrangian alpha included; `soft_q_backup` is the optional sixth
-argument (0 or 1).
+CQL and BCQ draw random numbers; BATCHES.npz then also holds them per update (`noise/normal_K`,
+the K-th standard normal draw of an update in the order d3rlpy asks for it, `[n_updates, *shape]`,
+and `noise/uniform_0` on [0, 1)), and this script hands them out in place of torch's draws
+(`Normal.rsample`, `torch.randn`, `Tensor.uniform_`). CQL runs with d3rlpy's defaults, its
+Lagrangian alpha included; the optional sixth argument is CQL's `soft_q_backup` (0 or 1) or BCQ's
+`n_action_samples` (the target's VAE samples; its VAE has the actor's and critic's widths).
 """
 
 import sys
@@ -33,6 +34,11 @@ def take(kind: str, shape) -> torch.Tensor:
 
 def given_rsample(self, sample_shape=()):
     return self.loc + take("normal", self._extended_shape(torch.Size(sample_shape))) * self.scale
+
+
+def given_randn(*size, **kwargs):
+    shape = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)) else size
+    return take("normal", shape)
 
 
 def given_uniform_(self, low=0.0, high=1.0, generator=None):
@@ -61,6 +67,11 @@ def main() -> None:
         soft = len(sys.argv) > 6 and sys.argv[6] == "1"
         algo = d3rlpy.algos.CQLConfig(actor_encoder_factory=enc, critic_encoder_factory=enc, batch_size=batch_size,
                                       soft_q_backup=soft).create(device="cpu:0")
+    elif algo_name == "bcq":
+        n_samples = int(sys.argv[6]) if len(sys.argv) > 6 else 100
+        algo = d3rlpy.algos.BCQConfig(actor_encoder_factory=enc, critic_encoder_factory=enc,
+                                      imitator_encoder_factory=enc, batch_size=batch_size,
+                                      n_action_samples=n_samples).create(device="cpu:0")
     elif algo_name == "bc":
         algo = d3rlpy.algos.BCConfig(encoder_factory=enc, batch_size=batch_size).create(device="cpu:0")
     else:
@@ -68,12 +79,14 @@ def main() -> None:
     algo.create_impl((obs_dim,), action_dim)
     modules = algo.impl._modules
     names = {"td3_plus_bc": ["policy", "q_funcs", "targ_policy", "targ_q_funcs"], "bc": ["imitator"],
-             "cql": ["policy", "q_funcs", "targ_q_funcs", "log_temp"]}[algo_name]
+             "cql": ["policy", "q_funcs", "targ_q_funcs", "log_temp"],
+             "bcq": ["policy", "q_funcs", "targ_policy", "targ_q_funcs", "vae_encoder", "vae_decoder"]}[algo_name]
     out: dict[str, np.ndarray] = {}
     for name in names:
         export(f"init/{name}", getattr(modules, name), out)
-    if algo_name == "cql":  # from here on, the draws come from BATCHES.npz
+    if algo_name in ("cql", "bcq"):  # from here on, the draws come from BATCHES.npz
         torch.distributions.Normal.rsample = given_rsample
+        torch.randn = given_randn
         torch.Tensor.uniform_ = given_uniform_
     losses: dict[str, list[float]] = {}
     for i in range(n_updates):

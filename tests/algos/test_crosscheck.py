@@ -6,11 +6,13 @@ the weights d3rlpy ended with after one update per batch, and its logged losses.
 smoothing noise is off in the trace, so both updates are deterministic. CQL's updates are random:
 its traces also hold the numbers d3rlpy drew (uniform and policy actions, the actor's sample), which
 the replay hands to tether's update in place of its own draws (`--algos cql`, and `--cql-backup soft`
-for `d3rlpy_cql_soft_trace.npz`, d3rlpy's `soft_q_backup=True`).
+for `d3rlpy_cql_soft_trace.npz`, d3rlpy's `soft_q_backup=True`). BCQ's trace holds its VAE latents
+and runs d3rlpy's recipe as `tether.d3rlpy` builds it (`--algos bcq --bcq-samples 4 --batch-size 20`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import jax
@@ -20,8 +22,10 @@ import pytest
 from flax.traverse_util import unflatten_dict
 
 from tether.algos import BCConfig, CQLConfig, TD3PlusBCConfig
-from tether.algos.base import Batch
+from tether.algos.base import Batch, LearnerConfig
 from tether.algos.crosscheck import draws_per_update, replay_updates
+from tether.d3rlpy import algos as ported
+from tether.d3rlpy.models import VectorEncoderFactory
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FIELDS = ("observations", "actions", "rewards", "next_observations", "terminations")
@@ -50,17 +54,30 @@ def relative_gap(ours, theirs, init) -> float:
     return float(jnp.linalg.norm(flat(ours, init) - theirs_moved) / jnp.linalg.norm(theirs_moved))
 
 
+BCQ_TARGET_SAMPLES = 4  # the trace's d3rlpy n_action_samples
+
+
+def ported_bcq(hidden: tuple[int, ...], **changes) -> LearnerConfig:
+    """d3rlpy's BCQ recipe (linear VAE decoder, its log-std clip, target over n_action_samples) as
+    `tether.d3rlpy` builds it, its VAE as wide as the other networks, with `changes` on top."""
+    enc = VectorEncoderFactory(hidden_units=list(hidden))
+    config = ported.BCQConfig(actor_encoder_factory=enc, critic_encoder_factory=enc, imitator_encoder_factory=enc,
+                              n_action_samples=BCQ_TARGET_SAMPLES).config
+    return dataclasses.replace(config, **changes)
+
+
 CONFIGS = {
     "td3_plus_bc": lambda hidden, **kw: TD3PlusBCConfig(hidden_dims=hidden, target_smoothing_sigma=0.0, **kw),
     "bc": lambda hidden, **kw: BCConfig(hidden_dims=hidden, **kw),
     # tether's defaults are d3rlpy's: the mean-action backup and the Lagrangian alpha
     "cql": lambda hidden, **kw: CQLConfig(hidden_dims=hidden, **kw),
     "cql_soft": lambda hidden, **kw: CQLConfig(hidden_dims=hidden, backup="soft", **kw),
+    "bcq": ported_bcq,
 }
 ALGO = {"cql_soft": "cql"}  # fixture name: the algorithm it replays
 
 
-@pytest.mark.parametrize("algo", ["td3_plus_bc", "bc", "cql", "cql_soft"])
+@pytest.mark.parametrize("algo", ["td3_plus_bc", "bc", "cql", "cql_soft", "bcq"])
 def test_updates_reproduce_d3rlpy_from_the_same_weights(algo):
     trace = load_trace(algo)
     ours, losses = replay_updates(ALGO.get(algo, algo), CONFIGS[algo](trace["hidden"]), trace["init"],
@@ -81,7 +98,9 @@ def test_updates_reproduce_d3rlpy_from_the_same_weights(algo):
                                               ("bc", {"learning_rate": 1.1e-3}),
                                               ("cql", {"conservative_weight": 4.5}), ("cql", {"tau": 0.01}),
                                               ("cql", {"actor_learning_rate": 1.2e-4}),
-                                              ("cql", {"initial_alpha": 1.2}), ("cql_soft", {"backup": "sample"})])
+                                              ("cql", {"initial_alpha": 1.2}), ("cql_soft", {"backup": "sample"}),
+                                              ("bcq", {"vae_decoder_tanh": True}), ("bcq", {"lam": 0.7}),
+                                              ("bcq", {"beta": 0.6}), ("bcq", {"action_flexibility": 0.06})])
 def test_the_replay_notices_a_changed_hyperparameter(algo, change):
     """The comparison above can fail: a small change of one hyperparameter moves some network far past it."""
     trace = load_trace(algo)

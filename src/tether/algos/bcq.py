@@ -12,6 +12,9 @@ best of `n_target_samples` (10) VAE samples per next state as the paper does (d3
 rates 1e-3, batch 100, lam 0.75, flexibility 0.05, 100 samples to act, KL weight 0.5).
 The VAE follows the paper where d3rlpy 2.8.1 departs from it: the decoder ends in tanh (d3rlpy's
 default call leaves it linear) and the encoder's log-std is clipped to [-4, 15] (d3rlpy: [-20, 2]).
+`vae_decoder_tanh=False, vae_log_std_bounds=(-20, 2), network_init="torch"` with a 256x256 VAE and
+`n_target_samples=100` is d3rlpy's recipe (`tether.d3rlpy.algos.BCQConfig` sets it); with it, one
+update moves the weights as d3rlpy's does (`bench/update_crosscheck.py`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from flax.training.train_state import TrainState
 from tether._types import Metrics, Params, PRNGKey
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
 from tether.nets import MLP, ConditionalVAE, QEnsemble
+from tether.nets.mlp import INITS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,7 +48,12 @@ class BCQConfig(LearnerConfig):
             uses `n_action_samples` for both, so its default recipe is `n_target_samples=100`).
         beta: weight of the VAE's KL term (0.5).
         n_critics: critics in the ensemble (2).
-        hidden_dims: widths of actor and critic MLPs; the VAE uses (750, 750) as in the paper.
+        hidden_dims: widths of actor and critic MLPs.
+        vae_hidden_dims: widths of the VAE's encoder and decoder ((750, 750) as in the paper; d3rlpy
+            256x256).
+        vae_decoder_tanh: squash the decoder's output with tanh, as the paper does (d3rlpy: linear).
+        vae_log_std_bounds: clip of the encoder's log-std (the paper's (-4, 15); d3rlpy (-20, 2)).
+        network_init: `"lecun"` (flax's default) or `"torch"` (PyTorch's, as d3rlpy's networks).
     """
 
     TYPE = "bcq"
@@ -61,9 +70,17 @@ class BCQConfig(LearnerConfig):
     n_critics: int = 2
     hidden_dims: tuple[int, ...] = (256, 256)
     vae_hidden_dims: tuple[int, ...] = (750, 750)
+    vae_decoder_tanh: bool = True
+    vae_log_std_bounds: tuple[float, float] = (-4.0, 15.0)
+    network_init: str = "lecun"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.network_init not in INITS:
+            raise ValueError(f"network_init must be one of {', '.join(INITS)}, got {self.network_init!r}")
+        low, high = self.vae_log_std_bounds
+        if not low < high:
+            raise ValueError(f"vae_log_std_bounds must be (low, high) with low < high, got {self.vae_log_std_bounds}")
         for name in ("n_action_samples", "n_target_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -75,10 +92,12 @@ class Perturbation(nn.Module):
     hidden_dims: tuple[int, ...]
     action_dim: int
     flexibility: float
+    weight_init: str = "lecun"
 
     @nn.compact
     def __call__(self, observations: jax.Array, actions: jax.Array) -> jax.Array:
-        xi = jnp.tanh(MLP(self.hidden_dims, self.action_dim)(jnp.concatenate([observations, actions], -1)))
+        mlp = MLP(self.hidden_dims, self.action_dim, weight_init=self.weight_init)
+        xi = jnp.tanh(mlp(jnp.concatenate([observations, actions], -1)))
         return jnp.clip(actions + self.flexibility * xi, -1.0, 1.0)
 
 
@@ -95,9 +114,11 @@ class BCQState:
 def init(config: BCQConfig, spec: DatasetSpec, key: PRNGKey) -> BCQState:
     actor_key, critic_key, vae_key, sample_key = jax.random.split(key, 4)
     obs, act = jnp.zeros((1, spec.observation_dim)), jnp.zeros((1, spec.action_dim))
-    actor_net = Perturbation(config.hidden_dims, spec.action_dim, config.action_flexibility)
-    critic_net = QEnsemble(config.hidden_dims, config.n_critics)
-    vae_net = ConditionalVAE(config.vae_hidden_dims, spec.action_dim, 2 * spec.action_dim)
+    actor_net = Perturbation(config.hidden_dims, spec.action_dim, config.action_flexibility, config.network_init)
+    critic_net = QEnsemble(config.hidden_dims, config.n_critics, weight_init=config.network_init)
+    vae_net = ConditionalVAE(config.vae_hidden_dims, spec.action_dim, 2 * spec.action_dim,
+                             squash=config.vae_decoder_tanh, log_std_bounds=tuple(config.vae_log_std_bounds),
+                             weight_init=config.network_init)
     actor_params = actor_net.init(actor_key, obs, act)["params"]
     critic_params = critic_net.init(critic_key, obs, act)["params"]
     return BCQState(

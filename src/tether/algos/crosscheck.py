@@ -2,10 +2,11 @@
 
 `bench/update_crosscheck.py` starts tether and d3rlpy from the same weights and compares the
 weights each side ends with; `tests/algos/test_crosscheck.py` replays a small shipped d3rlpy trace.
-Weights are named per network (`actor`, `critic`, `target_actor`, `target_critic`; BC's `policy`),
-each a flax parameter tree of tether's layout.
+Weights are named per network (`actor`, `critic`, `target_actor`, `target_critic`; BC's `policy`,
+BCQ's `imitator`), each a flax parameter tree of tether's layout.
 
-CQL's update draws random numbers (uniform and policy actions, the actor's sample). To compare it
+CQL's and BCQ's updates draw random numbers (CQL's uniform and policy actions and the actor's
+sample; BCQ's VAE latents). To compare them
 update for update, `replay_updates` takes the draws as `noise`, one entry per update: the standard
 normal arrays in the order the update asks for them, and the uniform ones likewise. They are handed
 out in place of `jax.random.normal` and `jax.random.uniform` while the update is traced.
@@ -23,7 +24,7 @@ import numpy as np
 from flax.training.train_state import TrainState
 
 from tether._types import Params
-from tether.algos import bc, cql, td3_plus_bc
+from tether.algos import bc, bcq, cql, td3_plus_bc
 from tether.algos.base import Batch, DatasetSpec, LearnerConfig
 
 
@@ -63,11 +64,24 @@ def _cql_with(state: cql.CQLState, networks: dict[str, Params]) -> cql.CQLState:
                          log_temp=_restart(state.log_temp, networks["log_temp"]))
 
 
+def _bcq_networks(state: bcq.BCQState) -> dict[str, Params]:
+    return {"actor": state.actor.params, "critic": state.critic.params, "target_actor": state.target_actor_params,
+            "target_critic": state.target_critic_params, "imitator": state.imitator.params}
+
+
+def _bcq_with(state: bcq.BCQState, networks: dict[str, Params]) -> bcq.BCQState:
+    return state.replace(actor=_restart(state.actor, networks["actor"]),
+                         critic=_restart(state.critic, networks["critic"]),
+                         imitator=_restart(state.imitator, networks["imitator"]),
+                         target_actor_params=networks["target_actor"], target_critic_params=networks["target_critic"])
+
+
 # algorithm: (module, read the networks of a state, a state with these networks)
 _ALGOS: dict[str, tuple[Any, Callable, Callable]] = {
     "td3_plus_bc": (td3_plus_bc, _td3_plus_bc_networks, _td3_plus_bc_with),
     "bc": (bc, _bc_networks, _bc_with),
     "cql": (cql, _cql_networks, _cql_with),
+    "bcq": (bcq, _bcq_networks, _bcq_with),
 }
 SUPPORTED = tuple(_ALGOS)
 

@@ -150,27 +150,34 @@ class ConditionalVAE(nn.Module):
     """BCQ's generative model of logged actions given the state.
 
     `__call__(s, a, key)` returns `(reconstruction, mean, log_std)`; `decode(s, z)` maps a latent to
-    an action in [-1, 1]; with `z=None` it samples a clipped latent as BCQ does.
+    an action, squashed into [-1, 1] by tanh when `squash` (the paper's decoder; d3rlpy 2.8.1's is
+    linear); with `z=None` it samples a clipped latent as BCQ does. The encoder's log-std is clipped
+    to `log_std_bounds` (the paper's code: [-4, 15]; d3rlpy: [-20, 2]).
     """
 
     hidden_dims: Sequence[int]
     action_dim: int
     latent_dim: int
+    squash: bool = True
+    log_std_bounds: tuple[float, float] = (-4.0, 15.0)
+    weight_init: str = "lecun"
 
     def setup(self) -> None:
-        self.encoder = MLP(self.hidden_dims)
-        self.encoder_mean = nn.Dense(self.latent_dim)
-        self.encoder_log_std = nn.Dense(self.latent_dim)
-        self.decoder = MLP(self.hidden_dims, self.action_dim)
+        width = self.hidden_dims[-1]
+        self.encoder = MLP(self.hidden_dims, weight_init=self.weight_init)
+        self.encoder_mean = nn.Dense(self.latent_dim, **dense_init(self.weight_init, width))
+        self.encoder_log_std = nn.Dense(self.latent_dim, **dense_init(self.weight_init, width))
+        self.decoder = MLP(self.hidden_dims, self.action_dim, weight_init=self.weight_init)
 
     def __call__(self, observations: jax.Array, actions: jax.Array, key: jax.Array):
         h = self.encoder(jnp.concatenate([observations, actions], axis=-1))
-        mean, log_std = self.encoder_mean(h), jnp.clip(self.encoder_log_std(h), -4.0, 15.0)
+        mean, log_std = self.encoder_mean(h), jnp.clip(self.encoder_log_std(h), *self.log_std_bounds)
         z = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
         return self.decode(observations, z), mean, log_std
 
     def decode(self, observations: jax.Array, z: jax.Array) -> jax.Array:
-        return jnp.tanh(self.decoder(jnp.concatenate([observations, z], axis=-1)))
+        out = self.decoder(jnp.concatenate([observations, z], axis=-1))
+        return jnp.tanh(out) if self.squash else out
 
     def sample(self, observations: jax.Array, key: jax.Array) -> jax.Array:
         z = jnp.clip(jax.random.normal(key, (*observations.shape[:-1], self.latent_dim)), -0.5, 0.5)
