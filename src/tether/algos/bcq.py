@@ -11,10 +11,11 @@ best of `n_target_samples` (10) VAE samples per next state as the paper does (d3
 `n_action_samples`, 100, for the target as well as for acting); the rest follows d3rlpy (learning
 rates 1e-3, batch 100, lam 0.75, flexibility 0.05, 100 samples to act, KL weight 0.5).
 The VAE follows the paper where d3rlpy 2.8.1 departs from it: the decoder ends in tanh (d3rlpy's
-default call leaves it linear) and the encoder's log-std is clipped to [-4, 15] (d3rlpy: [-20, 2]).
-`vae_decoder_tanh=False, vae_log_std_bounds=(-20, 2), network_init="torch"` with a 256x256 VAE and
-`n_target_samples=100` is d3rlpy's recipe (`tether.d3rlpy.algos.BCQConfig` sets it); with it, one
-update moves the weights as d3rlpy's does (`bench/update_crosscheck.py`).
+decoder is linear: its `with_squash` flag is inverted). So does the target perturbation network,
+which starts as a copy of the actor (d3rlpy's BCQ initialises it independently).
+`vae_decoder_tanh=False, network_init="torch"` with a 256x256 VAE and `n_target_samples=100` is
+d3rlpy's recipe (`tether.d3rlpy.algos.BCQConfig` sets it); from the same weights, one update then
+moves them as d3rlpy's does (`bench/update_crosscheck.py`).
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ class BCQConfig(LearnerConfig):
         vae_hidden_dims: widths of the VAE's encoder and decoder ((750, 750) as in the paper; d3rlpy
             256x256).
         vae_decoder_tanh: squash the decoder's output with tanh, as the paper does (d3rlpy: linear).
-        vae_log_std_bounds: clip of the encoder's log-std (the paper's (-4, 15); d3rlpy (-20, 2)).
         network_init: `"lecun"` (flax's default) or `"torch"` (PyTorch's, as d3rlpy's networks).
     """
 
@@ -71,16 +71,12 @@ class BCQConfig(LearnerConfig):
     hidden_dims: tuple[int, ...] = (256, 256)
     vae_hidden_dims: tuple[int, ...] = (750, 750)
     vae_decoder_tanh: bool = True
-    vae_log_std_bounds: tuple[float, float] = (-4.0, 15.0)
     network_init: str = "lecun"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.network_init not in INITS:
             raise ValueError(f"network_init must be one of {', '.join(INITS)}, got {self.network_init!r}")
-        low, high = self.vae_log_std_bounds
-        if not low < high:
-            raise ValueError(f"vae_log_std_bounds must be (low, high) with low < high, got {self.vae_log_std_bounds}")
         for name in ("n_action_samples", "n_target_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -117,8 +113,7 @@ def init(config: BCQConfig, spec: DatasetSpec, key: PRNGKey) -> BCQState:
     actor_net = Perturbation(config.hidden_dims, spec.action_dim, config.action_flexibility, config.network_init)
     critic_net = QEnsemble(config.hidden_dims, config.n_critics, weight_init=config.network_init)
     vae_net = ConditionalVAE(config.vae_hidden_dims, spec.action_dim, 2 * spec.action_dim,
-                             squash=config.vae_decoder_tanh, log_std_bounds=tuple(config.vae_log_std_bounds),
-                             weight_init=config.network_init)
+                             squash=config.vae_decoder_tanh, weight_init=config.network_init)
     actor_params = actor_net.init(actor_key, obs, act)["params"]
     critic_params = critic_net.init(critic_key, obs, act)["params"]
     return BCQState(

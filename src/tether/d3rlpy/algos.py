@@ -145,7 +145,7 @@ def CQLConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
 def BCQConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
     """d3rlpy's `BCQConfig`: as d3rlpy, the critic target takes `n_action_samples` (100) VAE samples,
     the VAE's layers are 256x256 unless `imitator_encoder_factory` says otherwise, its decoder is
-    linear and its log-std clipped to [-20, 2], and the networks start from PyTorch's initialisation."""
+    linear, and the networks start from PyTorch's initialisation."""
     kwargs = dict(kwargs)
     for name, default in (("update_actor_interval", 1), ("rl_start_step", 0)):
         if kwargs.pop(name, default) != default:
@@ -153,8 +153,7 @@ def BCQConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
     kwargs.setdefault("imitator_encoder_factory", DefaultEncoderFactory())
     n_action_samples = kwargs.get("n_action_samples", 100)
     return _port(_BCQ, {**_ACTOR_CRITIC, "imitator_encoder_factory": "vae_hidden_dims"}, kwargs,
-                 n_target_samples=n_action_samples, vae_decoder_tanh=False, vae_log_std_bounds=(-20.0, 2.0),
-                 network_init="torch")
+                 n_target_samples=n_action_samples, vae_decoder_tanh=False, network_init="torch")
 
 
 class _PortedConfig:

@@ -152,14 +152,13 @@ class ConditionalVAE(nn.Module):
     `__call__(s, a, key)` returns `(reconstruction, mean, log_std)`; `decode(s, z)` maps a latent to
     an action, squashed into [-1, 1] by tanh when `squash` (the paper's decoder; d3rlpy 2.8.1's is
     linear); with `z=None` it samples a clipped latent as BCQ does. The encoder's log-std is clipped
-    to `log_std_bounds` (the paper's code: [-4, 15]; d3rlpy: [-20, 2]).
+    to [-4, 15], as the paper's code and d3rlpy's BCQ do.
     """
 
     hidden_dims: Sequence[int]
     action_dim: int
     latent_dim: int
     squash: bool = True
-    log_std_bounds: tuple[float, float] = (-4.0, 15.0)
     weight_init: str = "lecun"
 
     def setup(self) -> None:
@@ -171,7 +170,7 @@ class ConditionalVAE(nn.Module):
 
     def __call__(self, observations: jax.Array, actions: jax.Array, key: jax.Array):
         h = self.encoder(jnp.concatenate([observations, actions], axis=-1))
-        mean, log_std = self.encoder_mean(h), jnp.clip(self.encoder_log_std(h), *self.log_std_bounds)
+        mean, log_std = self.encoder_mean(h), jnp.clip(self.encoder_log_std(h), -4.0, 15.0)
         z = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
         return self.decode(observations, z), mean, log_std
 
