@@ -32,7 +32,7 @@ from flax.training.train_state import TrainState
 from tether._types import Metrics, Params, PRNGKey
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
 from tether.nets import MLP, ConditionalVAE, QEnsemble
-from tether.nets.mlp import INITS
+from tether.nets.mlp import check_init
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,8 +75,7 @@ class BCQConfig(LearnerConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.network_init not in INITS:
-            raise ValueError(f"network_init must be one of {', '.join(INITS)}, got {self.network_init!r}")
+        check_init(self.network_init, "network_init")
         for name in ("n_action_samples", "n_target_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -32,7 +32,7 @@ from tether._types import Metrics, Params, PRNGKey
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
 from tether.algos.sac_parts import actor_and_temperature_step, sample_actions, temperature, temperature_state
 from tether.nets import QEnsemble, TanhGaussianActor
-from tether.nets.mlp import INITS
+from tether.nets.mlp import check_init
 
 BACKUPS = ("mean", "sample", "soft")
 
@@ -86,8 +86,7 @@ class CQLConfig(LearnerConfig):
         if self.initial_alpha <= 0 or self.alpha_learning_rate < 0:
             raise ValueError(f"initial_alpha must be positive and alpha_learning_rate non-negative, got "
                              f"{self.initial_alpha} and {self.alpha_learning_rate}")
-        if self.network_init not in INITS:
-            raise ValueError(f"network_init must be one of {', '.join(INITS)}, got {self.network_init!r}")
+        check_init(self.network_init, "network_init")
         if self.backup not in BACKUPS:
             raise ValueError(f"backup must be one of {', '.join(BACKUPS)}, got {self.backup!r}")
 

@@ -16,13 +16,18 @@ INITS = ("lecun", "torch")
 _uniform = jax.random.uniform
 
 
+def check_init(init: str, field: str = "init") -> None:
+    """Raise a ValueError naming `field` unless `init` is one of `INITS`."""
+    if init not in INITS:
+        raise ValueError(f"{field} must be one of {', '.join(INITS)}, got {init!r}")
+
+
 def dense_init(init: str, fan_in: int) -> dict:
     """`nn.Dense` keyword arguments for `init`: `"lecun"` is flax's default (lecun-normal kernel, zero
     bias); `"torch"` is PyTorch's `nn.Linear` default, kernel and bias uniform on +-1/sqrt(fan_in)."""
+    check_init(init)
     if init == "lecun":
         return {}
-    if init != "torch":
-        raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
     bound = 1.0 / fan_in**0.5
 
     def uniform(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
