@@ -1,6 +1,6 @@
 """d3rlpy side of bench/algos_scores.py; runs inside bench/.venv-d3rlpy.
 
-    python bench/peers/d3rlpy_score.py ALGO DATA.npz ENV_ID STEPS SEED EPISODES [DEVICE]
+    python bench/peers/d3rlpy_score.py ALGO DATA.npz ENV_ID STEPS SEED EPISODES [DEVICE [BCQ_SAMPLES]]
 
 Trains with the same networks and batch sizes as tether's defaults (observations standardised, as
 tether does; IQL's rewards scaled by 1000 / the range of episode returns, as tether's IQL and the
@@ -19,6 +19,7 @@ def main() -> None:
     algo_name, path, env_id, steps, seed, episodes = sys.argv[1:7]
     steps, seed, episodes = int(steps), int(seed), int(episodes)
     device = sys.argv[7] if len(sys.argv) > 7 else "cpu:0"
+    bcq_samples = int(sys.argv[8]) if len(sys.argv) > 8 else 100  # d3rlpy's default
     d3rlpy.seed(seed)
     with np.load(path, allow_pickle=False) as data:
         dataset = d3rlpy.dataset.MDPDataset(data["observations"], data["actions"], data["rewards"],
@@ -40,7 +41,7 @@ def main() -> None:
         "bcq": lambda: algos.BCQConfig(actor_encoder_factory=enc, critic_encoder_factory=enc, batch_size=100,
                                        imitator_encoder_factory=d3rlpy.models.encoders.VectorEncoderFactory(
                                            hidden_units=[750, 750]),
-                                       observation_scaler=scaler),
+                                       observation_scaler=scaler, n_action_samples=bcq_samples),
     }
     env = gym.make(env_id)  # before training: a missing MuJoCo fails now, not after an hour of it
     algo = configs[algo_name]().create(device=device)
