@@ -11,7 +11,9 @@ Rewards are scaled by `1000 / (max - min)` of the dataset's episode returns by d
 
 Differences: from the paper, the actor's cosine learning-rate decay is optional
 (`actor_cosine_decay_steps`, off by default because its horizon must equal the training length).
-From d3rlpy: observations standardised by default.
+From d3rlpy: observations standardised by default, and the update order. tether's follows the paper's
+code: V first, then the actor (weights from the new V), then Q regressing on the new V(s'). d3rlpy
+steps Q and V together from the old V, then the actor.
 """
 
 from __future__ import annotations
