@@ -48,6 +48,9 @@ def test_contract_fit_predict_value_save_load(tmp_path, name):
     assert [epoch for epoch, _ in history] == [1, 2] and history[-1][1]["step"] == 60
     obs = data.observations[:5]
     actions = learner.predict(obs)
+    # greedy actions are a function of the state: not of its place in the batch, nor of its companions
+    np.testing.assert_allclose(learner.predict(obs[::-1])[::-1], actions, atol=1e-5)
+    np.testing.assert_allclose(learner.predict(obs[2:3]), actions[2:3], atol=1e-5)
     if name.startswith("discrete"):
         assert actions.shape == (5,) and set(actions.tolist()) <= {0, 1, 2}
         assert learner.sample_action(obs, key=jax.random.PRNGKey(3)).shape == (5,)

@@ -125,6 +125,16 @@ def test_bcq_critic_target_is_the_best_soft_clipped_value_over_n_target_samples(
     np.testing.assert_allclose(loss, 2 * np.mean(targets**2), rtol=1e-6)  # two critics predicting 0
 
 
+def test_bcq_greedy_latents_are_keyed_by_the_state_alone():
+    key = jax.random.PRNGKey(0)
+    obs = BATCH.observations
+    keys = jax.random.key_data(bcq.state_keys(key, jnp.concatenate([obs, obs[:1]])))
+    assert np.array_equal(keys[0], keys[-1])  # the same state, the same latents
+    assert len({tuple(np.asarray(k).tolist()) for k in keys[:-1]}) == len(obs)  # new latents for each state
+    other = jax.random.key_data(bcq.state_keys(jax.random.PRNGKey(1), obs))
+    assert not np.array_equal(other[0], keys[0])  # and for each seed's key
+
+
 def test_cql_lagrangian_alpha_scales_the_penalty_and_moves_toward_the_threshold():
     config = CQLConfig(hidden_dims=(8,), n_action_samples=2, conservative_weight=5.0, alpha_threshold=10.0,
                        alpha_learning_rate=0.1, initial_alpha=2.0)

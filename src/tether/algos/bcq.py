@@ -16,6 +16,9 @@ which starts as a copy of the actor (d3rlpy's BCQ initialises it independently).
 `vae_decoder_tanh=False, network_init="torch"` with a 256x256 VAE and `n_target_samples=100` is
 d3rlpy's recipe (`tether.d3rlpy.algos.BCQConfig` sets it); from the same weights, one update then
 moves them as d3rlpy's does (`bench/update_crosscheck.py`).
+Acting: greedy (`predict`) draws each state's latents from a key derived from the state's bits
+(`state_keys`), so the action is a function of the state; d3rlpy's `predict` draws new latents on
+every call, which tether's `sample_action` does.
 """
 
 from __future__ import annotations
@@ -177,11 +180,30 @@ def update(state: BCQState, batch: Batch, key: PRNGKey, *, config: BCQConfig) ->
     return state, {**imitator_metrics, **critic_metrics, **actor_metrics}
 
 
+def state_keys(key: PRNGKey, observations: jax.Array) -> jax.Array:
+    """One key per row of `observations`, a function of `key` and the row's float32 bits alone.
+
+    Greedy BCQ draws its VAE latents from these, so `predict` is a function of the state (the same
+    state gives the same action, whatever else is in the batch) while the latents still change from
+    state to state, as the paper's and d3rlpy's fresh draws on every call do.
+    """
+    bits = jax.lax.bitcast_convert_type(observations.astype(jnp.float32), jnp.uint32)
+    odd = (2 * jnp.arange(bits.shape[-1], dtype=jnp.uint32) + 1) * jnp.uint32(2654435761)  # Knuth's multiplier
+    return jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.sum(bits * odd, axis=-1, dtype=jnp.uint32))
+
+
 def act(state: BCQState, observations: jax.Array, key: PRNGKey, *, config: BCQConfig, deterministic: bool):
-    """Best of `n_action_samples` perturbed VAE samples by Q1 (sampling picks by the same rule)."""
+    """Best of `n_action_samples` perturbed VAE samples by Q1.
+
+    Greedy (`deterministic`) draws each state's latents from `state_keys`; sampling draws new ones
+    from `key` on every call. Both pick by the same rule.
+    """
     n, batch_size = config.n_action_samples, observations.shape[0]
-    repeated = jnp.repeat(observations, n, axis=0)
-    actions = state.actor.apply_fn({"params": state.actor.params}, repeated, vae_sample(state, repeated, key))
+    keys = state_keys(key, observations) if deterministic else jax.random.split(key, batch_size)
+    repeated = jnp.repeat(observations[:, None], n, axis=1)  # [batch, n, obs_dim]
+    proposals = jax.vmap(lambda obs, row_key: vae_sample(state, obs, row_key))(repeated, keys)
+    repeated, proposals = repeated.reshape(batch_size * n, -1), proposals.reshape(batch_size * n, -1)
+    actions = state.actor.apply_fn({"params": state.actor.params}, repeated, proposals)
     q = state.critic.apply_fn({"params": state.critic.params}, repeated, actions)[0].reshape(batch_size, n)
     best = jnp.argmax(q, axis=1)
     return actions.reshape(batch_size, n, -1)[jnp.arange(batch_size), best]
