@@ -1,4 +1,4 @@
-"""Network initialisation: PyTorch's `nn.Linear` default, which CQL uses as d3rlpy does."""
+"""Network initialisation: PyTorch's `nn.Linear` default, which CQL uses as d3rlpy does (BCQ and TD3+BC on request)."""
 
 from __future__ import annotations
 
@@ -36,3 +36,20 @@ def test_torch_init_reaches_every_critic_of_the_ensemble_and_lecun_stays_flaxs_d
     assert np.all(np.asarray(lecun["VmapMLP_0"]["Dense_0"]["bias"]) == 0)  # flax: zero biases
     with pytest.raises(ValueError, match="init must be one of"):
         dense_init("xavier", 4)
+
+
+def test_td3_plus_bc_network_init_reaches_its_actor_and_critics():
+    from tether.algos import td3_plus_bc
+    from tether.algos.base import DatasetSpec
+
+    spec = DatasetSpec(observation_dim=5, action_dim=2)
+    for init, zero_biases in (("torch", False), ("lecun", True)):
+        state = td3_plus_bc.init(td3_plus_bc.TD3PlusBCConfig(hidden_dims=(32,), network_init=init), spec,
+                                 jax.random.key(0))
+        actor = flatten_dict(state.actor.params, sep="/")
+        critic = flatten_dict(state.critic.params, sep="/")
+        biases = [v for k, v in {**actor, **critic}.items() if k.endswith("bias")]
+        assert all(np.all(np.asarray(b) == 0) for b in biases) == zero_biases, init
+        first = next(v for k, v in actor.items() if k.endswith("Dense_0/kernel"))
+        if init == "torch":
+            assert np.abs(np.asarray(first)).max() <= 1 / np.sqrt(5)

@@ -22,6 +22,7 @@ from flax.training.train_state import TrainState
 from tether._types import Params, PRNGKey
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
 from tether.nets import DeterministicActor, QEnsemble
+from tether.nets.mlp import check_init
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +37,7 @@ class TD3PlusBCConfig(LearnerConfig):
         update_actor_interval: critic steps per actor step (2).
         n_critics: critics in the ensemble (2).
         hidden_dims: widths of actor and critic MLPs.
+        network_init: `"lecun"` (flax's default) or `"torch"` (PyTorch's, as d3rlpy's networks).
     """
 
     TYPE = "td3_plus_bc"
@@ -48,6 +50,11 @@ class TD3PlusBCConfig(LearnerConfig):
     update_actor_interval: int = 2
     n_critics: int = 2
     hidden_dims: tuple[int, ...] = (256, 256)
+    network_init: str = "lecun"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_init(self.network_init, "network_init")
 
 
 @struct.dataclass
@@ -62,8 +69,8 @@ class TD3PlusBCState:
 def init(config: TD3PlusBCConfig, spec: DatasetSpec, key: PRNGKey) -> TD3PlusBCState:
     actor_key, critic_key = jax.random.split(key)
     obs, act = jnp.zeros((1, spec.observation_dim)), jnp.zeros((1, spec.action_dim))
-    actor_net = DeterministicActor(config.hidden_dims, spec.action_dim)
-    critic_net = QEnsemble(config.hidden_dims, config.n_critics)
+    actor_net = DeterministicActor(config.hidden_dims, spec.action_dim, weight_init=config.network_init)
+    critic_net = QEnsemble(config.hidden_dims, config.n_critics, weight_init=config.network_init)
     actor_params = actor_net.init(actor_key, obs)["params"]
     critic_params = critic_net.init(critic_key, obs, act)["params"]
     return TD3PlusBCState(

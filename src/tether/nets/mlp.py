@@ -110,10 +110,11 @@ class DeterministicActor(nn.Module):
 
     hidden_dims: Sequence[int]
     action_dim: int
+    weight_init: str = "lecun"
 
     @nn.compact
     def __call__(self, observations: jax.Array) -> jax.Array:
-        return jnp.tanh(MLP(self.hidden_dims, self.action_dim)(observations))
+        return jnp.tanh(MLP(self.hidden_dims, self.action_dim, weight_init=self.weight_init)(observations))
 
 
 class GaussianActor(nn.Module):
