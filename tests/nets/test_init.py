@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from flax.traverse_util import flatten_dict
 
+from tether.algos import td3_plus_bc
+from tether.algos.base import DatasetSpec
 from tether.nets import QEnsemble, TanhGaussianActor
 from tether.nets.mlp import dense_init
 
@@ -39,9 +41,6 @@ def test_torch_init_reaches_every_critic_of_the_ensemble_and_lecun_stays_flaxs_d
 
 
 def test_td3_plus_bc_network_init_reaches_its_actor_and_critics():
-    from tether.algos import td3_plus_bc
-    from tether.algos.base import DatasetSpec
-
     spec = DatasetSpec(observation_dim=5, action_dim=2)
     for init, zero_biases in (("torch", False), ("lecun", True)):
         state = td3_plus_bc.init(td3_plus_bc.TD3PlusBCConfig(hidden_dims=(32,), network_init=init), spec,
