@@ -3,6 +3,8 @@ uninterrupted run, save/load is exact, divergence stops cleanly; and one contrac
 
 from __future__ import annotations
 
+import re
+
 import jax
 import numpy as np
 import pytest
@@ -89,6 +91,19 @@ def test_the_delayed_actor_update_stays_a_branch_under_the_seed_vmap():
     # a cond on a per-seed step becomes a select that runs the actor update on every step
     hlo = update_hlo(CONFIGS["td3_plus_bc"].create(), DATA)
     assert " conditional(" in hlo
+
+
+@pytest.mark.parametrize("name", ["bc", "td3_plus_bc", "iql", "bcq", "discrete_cql"])
+def test_the_compiled_update_transposes_no_weight_gradient_or_activation(name):
+    # JAX's own rule for a Dense kernel's gradient ends in a transpose that XLA (CPU, under the seed
+    # vmap) folds into Adam's moment updates as strided reads, and a critic ensemble fed one shared
+    # input transposed its activations at every layer; tether.nets.matmul and QEnsemble avoid both
+    # (a narrow head's gradient is still formed [out, in] and transposed on purpose: cheaper on a CPU)
+    data = DISCRETE_DATA if name.startswith("discrete") else DATA
+    hlo = update_hlo(CONFIGS[name].create(), data)
+    shapes = re.findall(r"= f32\[([\d,]+)\]\{[\d,]+\} transpose\(", hlo)
+    transposed = [[int(d) for d in dims.split(",")] for dims in shapes]
+    assert " dot(" in hlo and not [dims for dims in transposed if min(dims[-2:]) >= 32]
 
 
 def test_multi_seed_run_equals_separate_single_seed_runs():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax.traverse_util import flatten_dict
@@ -10,7 +11,7 @@ from flax.traverse_util import flatten_dict
 from tether.algos import td3_plus_bc
 from tether.algos.base import DatasetSpec
 from tether.nets import QEnsemble, TanhGaussianActor
-from tether.nets.mlp import dense_init
+from tether.nets.mlp import dense_init, matmul
 
 
 def test_torch_init_is_uniform_within_one_over_root_fan_in_biases_included():
@@ -52,3 +53,28 @@ def test_td3_plus_bc_network_init_reaches_its_actor_and_critics():
         first = next(v for k, v in actor.items() if k.endswith("Dense_0/kernel"))
         if init == "torch":
             assert np.abs(np.asarray(first)).max() <= 1 / np.sqrt(5)
+
+
+def test_dense_matmul_matches_dot_general_in_values_and_gradients_under_vmap():
+    # tether.nets.matmul replaces Dense's dot_general with a hand-written backward pass
+    keys = jax.random.split(jax.random.key(3), 3)
+
+    def loss(dot, kernel, x):
+        return jnp.sum(jnp.sin(dot(x, kernel, (((x.ndim - 1,), (0,)), ((), ())))))
+
+    cases = [(jax.random.normal(keys[0], (2, fan_in, fan_out)), jax.random.normal(key, (2, *rows, fan_in)))
+             for fan_in, fan_out in ((7, 5), (5, 7))  # a narrow head, then a widening layer
+             for key, rows in ((keys[1], (11,)), (keys[2], (4, 11)))]  # a leading (seed) axis for the vmap
+    for kernel, x in cases:
+        for dot in (matmul, jax.lax.dot_general):
+            values = jax.vmap(lambda k, v, dot=dot: loss(dot, k, v))(kernel, x)
+            grads = jax.vmap(jax.grad(lambda k, v, dot=dot: loss(dot, k, v), argnums=(0, 1)))(kernel, x)
+            if dot is matmul:
+                ours = (values, *grads)
+            else:
+                np.testing.assert_allclose(ours[0], values, rtol=1e-6)
+                for mine, reference in zip(ours[1:], grads, strict=True):
+                    assert mine.shape == reference.shape
+                    np.testing.assert_allclose(mine, reference, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="matmul handles"):
+        matmul(x, kernel[0], (((0,), (0,)), ((), ())))
