@@ -48,14 +48,17 @@ _linear.defvjp(_linear_forward, _linear_backward)
 def matmul(x: jax.Array, kernel: jax.Array, dimension_numbers, precision=None, preferred_element_type=None):
     """`nn.Dense`'s `x @ kernel` (`x` `[..., in]`, kernel `[in, out]`), with the same values and
     gradients as `lax.dot_general`, but a backward pass that forms the kernel's gradient as `x^T g`,
-    already in the kernel's `[in, out]` layout.
+    already in the kernel's `[in, out]` layout (narrow heads excepted, see `_linear_backward`).
 
     JAX's own rule forms `g^T x` (`[out, in]`) and transposes it. Under the seed `vmap` XLA on a CPU
     keeps that transpose and folds it into Adam's moment updates, which then read the gradient with a
-    stride: about a quarter of BC's step. With this rule the transposes are gone.
+    stride. Without it BC's step took 28% less time on a 2-core CPU. Any other contraction, or an
+    explicit precision or output type, goes to `lax.dot_general` unchanged.
     """
-    if dimension_numbers != (((x.ndim - 1,), (0,)), ((), ())) or kernel.ndim != 2:
-        raise ValueError(f"matmul handles x[..., in] @ kernel[in, out] only, got {dimension_numbers}")
+    if (dimension_numbers != (((x.ndim - 1,), (0,)), ((), ())) or kernel.ndim != 2
+            or precision is not None or preferred_element_type is not None):
+        return jax.lax.dot_general(x, kernel, dimension_numbers, precision=precision,
+                                   preferred_element_type=preferred_element_type)
     return _linear(x, kernel)
 
 
