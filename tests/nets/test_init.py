@@ -59,22 +59,19 @@ def test_dense_matmul_matches_dot_general_in_values_and_gradients_under_vmap():
     # tether.nets.matmul replaces Dense's dot_general with a hand-written backward pass
     keys = jax.random.split(jax.random.key(3), 3)
 
-    def loss(dot, kernel, x):
-        return jnp.sum(jnp.sin(dot(x, kernel, (((x.ndim - 1,), (0,)), ((), ())))))
+    def values_and_grads(dot, kernel, x):  # vmapped over a leading (seed) axis
+        def loss(kernel, x):
+            return jnp.sum(jnp.sin(dot(x, kernel, (((x.ndim - 1,), (0,)), ((), ())))))
 
-    cases = [(jax.random.normal(keys[0], (2, fan_in, fan_out)), jax.random.normal(key, (2, *rows, fan_in)))
-             for fan_in, fan_out in ((7, 5), (5, 7))  # a narrow head, then a widening layer
-             for key, rows in ((keys[1], (11,)), (keys[2], (4, 11)))]  # a leading (seed) axis for the vmap
-    for kernel, x in cases:
-        for dot in (matmul, jax.lax.dot_general):
-            values = jax.vmap(lambda k, v, dot=dot: loss(dot, k, v))(kernel, x)
-            grads = jax.vmap(jax.grad(lambda k, v, dot=dot: loss(dot, k, v), argnums=(0, 1)))(kernel, x)
-            if dot is matmul:
-                ours = (values, *grads)
-            else:
-                np.testing.assert_allclose(ours[0], values, rtol=1e-6)
-                for mine, reference in zip(ours[1:], grads, strict=True):
-                    assert mine.shape == reference.shape
-                    np.testing.assert_allclose(mine, reference, rtol=1e-5, atol=1e-5)
+        return (jax.vmap(loss)(kernel, x), *jax.vmap(jax.grad(loss, argnums=(0, 1)))(kernel, x))
+
+    for fan_in, fan_out in ((7, 5), (5, 7)):  # a narrow head, then a widening layer
+        kernel = jax.random.normal(keys[0], (2, fan_in, fan_out))
+        for key, rows in ((keys[1], (11,)), (keys[2], (4, 11))):
+            x = jax.random.normal(key, (2, *rows, fan_in))
+            ours, reference = values_and_grads(matmul, kernel, x), values_and_grads(jax.lax.dot_general, kernel, x)
+            for mine, theirs in zip(ours, reference, strict=True):
+                assert mine.shape == theirs.shape
+                np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-5)
     rows, other = x[0, 0], (((0,), (1,)), ((), ()))  # any other contraction is lax.dot_general's
     np.testing.assert_array_equal(matmul(kernel[0], rows, other), jax.lax.dot_general(kernel[0], rows, other))
