@@ -74,7 +74,7 @@ def dense_init(init: str, fan_in: int) -> dict:
     def uniform(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
         return _uniform(key, shape, dtype, -bound, bound)
 
-    return {"kernel_init": uniform, "bias_init": uniform, "dot_general": matmul}
+    return {**dense_init("lecun", fan_in), "kernel_init": uniform, "bias_init": uniform}
 
 
 class MLP(nn.Module):
