@@ -15,7 +15,25 @@ from tether.data import LoggedDataset
 
 
 def audit(dataset: LoggedDataset, reference: LoggedDataset | None = None, seed: int = 0) -> AuditReport:
-    """Run every diagnostic on `dataset` (SACo relative to `reference` when given) and decide."""
+    """Run every diagnostic on `dataset` (SACo relative to `reference` when given) and decide.
+
+    Example:
+        Reviewers who always follow the same habit leave no record of what other decisions would
+        have done, so the audit allows behaviour cloning only, and says why and what to change:
+
+        >>> from tether.envs import fraud_review_queue
+        >>> from tether.envs.fraud import reviewer_habit
+        >>> mdp = fraud_review_queue()
+        >>> report = audit(mdp.make_logs(reviewer_habit(mdp), n_episodes=200, seed=0))
+        >>> report.verdict
+        'bc-only'
+        >>> print(report.reasons[0].text)
+        the behaviour is nearly deterministic (normalised action entropy 0.00):
+        other actions' outcomes are not in the log
+        >>> print(report.reasons[0].next_step)
+        start with behaviour cloning; to learn better decisions, randomise a small share of them
+        and log the propensities
+    """
     start = time.perf_counter()
     regions = diag.regions_of(dataset, seed=seed)  # k-means once, shared by coverage and action support
     results = {

@@ -138,6 +138,29 @@ class LoggedDataset:
             never choose a masked action.
         extras: other per-step arrays (`infos/qpos`, timestamps, ...), each with leading length N.
         metadata: JSON-serialisable facts: `source`, `env_id`, `ref_min_score`, `ref_max_score`, ...
+
+    Example:
+        Two episodes in D4RL's flat layout: the first ends in a termination, the second is cut.
+
+        >>> import numpy as np
+        >>> from tether.data import ActionSpace, DatasetError, LoggedDataset
+        >>> logs = LoggedDataset.from_end_flags(
+        ...     observations=np.arange(10, dtype=np.float32).reshape(5, 2), actions=np.array([0, 1, 1, 0, 1]),
+        ...     rewards=np.array([0.0, 1.0, 0.0, 0.0, 1.0]), terminations=np.array([0, 1, 0, 0, 0]),
+        ...     truncations=np.array([0, 0, 0, 0, 1]), action_space=ActionSpace.discrete(2))
+        >>> logs.n_episodes, logs.episode_lengths.tolist(), logs.episode_returns().tolist()
+        (2, [2, 3], [1.0, 1.0])
+
+        Bad input is refused with the field, the place and the fix:
+
+        >>> try:
+        ...     LoggedDataset.from_end_flags(
+        ...         observations=np.zeros((3, 2)), actions=np.array([0, 1, 5]), rewards=np.zeros(3),
+        ...         terminations=np.array([0, 0, 1]), truncations=np.zeros(3), action_space=ActionSpace.discrete(2))
+        ... except DatasetError as error:
+        ...     print(error)
+        actions: value 5 is not in the declared set 0..1 at row 2 (episode 0, step 2).
+        Fix: map actions to ids 0..n-1 or declare a larger n
     """
 
     observations: np.ndarray

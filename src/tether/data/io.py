@@ -43,6 +43,20 @@ def load_dataset(source: str | Path, *, format: Format | None = None, schema: Ta
 
     Raises:
         DatasetError: nothing readable at `source`, or the data are invalid.
+
+    Example:
+        A simulator's log written to Parquet and read back, propensities and masks included:
+
+        >>> import tempfile
+        >>> from tether.envs import fraud_review_queue
+        >>> from tether.envs.fraud import behavior_policy
+        >>> mdp = fraud_review_queue()
+        >>> logs = mdp.make_logs(behavior_policy(mdp), n_episodes=50, seed=0)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = save_dataset(logs, f"{folder}/fraud.parquet")
+        ...     again = load_dataset(path)
+        >>> again.n_episodes, again.n_steps, again.fingerprint() == logs.fingerprint()
+        (50, 1000, True)
     """
     path = Path(source).expanduser()
     if format is None and not path.exists():

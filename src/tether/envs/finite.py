@@ -59,6 +59,23 @@ class FiniteMDP:
         reward_noise: standard deviation of zero-mean Gaussian noise added to each sampled reward
             (it leaves every exact value unchanged).
         info: the generative story's parameters, copied into logs' metadata.
+
+    Example:
+        Exact values by dynamic programming, and a log whose metadata carries the logging policy's
+        true value:
+
+        >>> from tether.envs import fraud_review_queue
+        >>> from tether.envs.fraud import behavior_policy, reviewer_habit
+        >>> mdp = fraud_review_queue()
+        >>> mdp.n_states, mdp.n_actions, mdp.action_names
+        (20, 3, ('approve', 'review', 'decline'))
+        >>> [round(mdp.value(table), 2) for table in (behavior_policy(mdp), reviewer_habit(mdp), mdp.greedy_table())]
+        [4.22, 7.37, 9.39]
+        >>> round(mdp.optimal_value(), 2)  # acting on the time step too: a little above the stationary greedy rule
+        9.41
+        >>> logs = mdp.make_logs(behavior_policy(mdp), n_episodes=100, seed=0)
+        >>> round(logs.metadata["true_behavior_value"], 2)
+        4.22
     """
 
     name: str

@@ -65,7 +65,29 @@ def evaluate_policy(policy, dataset: LoggedDataset, gamma: float = 0.99,
                     fqe: FQE | None = None, fqe_steps: int = 5000, fqe_config: FQEConfig | None = None,
                     n_boot: int = 300, level: float = 0.95, delta: float = 0.05, seed: int = 0,
                     behavior: tuple[np.ndarray, str, object] | None = None) -> dict[str, Estimate]:
-    """Estimate `policy`'s value from `dataset` with each estimator (see the module docstring)."""
+    """Estimate `policy`'s value from `dataset` with each estimator (see the module docstring).
+
+    Example:
+        On a simulator the exact value is known. A candidate close to the logging policy is
+        estimated well; one that acts where the logs rarely go comes back with warnings, so
+        `trusted` is False:
+
+        >>> from tether.envs import fraud_review_queue
+        >>> from tether.envs.fraud import behavior_policy
+        >>> from tether.ope import table_policy
+        >>> mdp = fraud_review_queue()
+        >>> logs = mdp.make_logs(behavior_policy(mdp, epsilon=0.2), n_episodes=1000, seed=0)
+        >>> candidate = behavior_policy(mdp, epsilon=0.1)
+        >>> round(mdp.value(candidate), 2)  # the truth, from the tables
+        5.8
+        >>> estimate = evaluate_policy(table_policy(candidate, mdp), logs, gamma=1.0, estimators=("WPDIS",))["WPDIS"]
+        >>> round(estimate.value, 2), [round(bound, 2) for bound in estimate.interval], estimate.trusted
+        (5.67, [5.36, 6.0], True)
+        >>> greedy = table_policy(mdp.greedy_table(), mdp)
+        >>> estimate = evaluate_policy(greedy, logs, gamma=1.0, estimators=("WPDIS",))["WPDIS"]
+        >>> estimate.trusted, estimate.warnings[0]
+        (False, 'effective sample size 3.0 of 1000 episodes (0.3%) is too small')
+    """
     target = as_policy(policy, n_actions=dataset.action_space.n if dataset.action_space.is_discrete else None)
     estimand = estimand_text(gamma, dataset)
     out: dict[str, Estimate] = {}
