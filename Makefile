@@ -18,6 +18,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy  # the package, as configured in pyproject.toml
 
 test: lint
 	$(BIN)/python -m pytest

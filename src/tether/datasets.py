@@ -30,6 +30,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -91,6 +92,7 @@ def is_builtin(name: str) -> bool:
 
 
 def is_known_name(name: str) -> bool:
+    """Whether `name` is a built-in dataset (`halfcheetah-medium-v5`, ...) or a simulator scenario."""
     if is_scenario(name):
         return True
     try:
@@ -101,6 +103,7 @@ def is_known_name(name: str) -> bool:
 
 
 def default_size(name: str) -> int:
+    """The number of steps a built-in dataset has unless a size is asked for."""
     task, level, _ = parse_name(name)
     if level == "medium-expert":
         return 2 * DEFAULT_SIZE
@@ -136,7 +139,7 @@ def generate(name: str, size: int | None = None, seed: int = 0, n_envs: int = 8,
 
     task, level, _ = parse_name(name)
     size = size or default_size(name)
-    kw = {"n_envs": n_envs, "progress": progress}
+    kw: dict[str, Any] = {"n_envs": n_envs, "progress": progress}
     provenance: dict = {}
     if level == "random":
         data = rollout(task, None, size, seed=seed, **kw)

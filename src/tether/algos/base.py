@@ -42,6 +42,14 @@ class DatasetSpec:
     action_dim: int
     discrete_actions: int | None = None  # number of actions when discrete
 
+    @property
+    def n_actions(self) -> int:
+        """The number of discrete actions; raises for continuous data."""
+        if self.discrete_actions is None:
+            raise ValueError("this learner chooses among discrete actions, but the dataset's actions are "
+                             "continuous: use BC, TD3+BC, IQL, CQL or BCQ")
+        return self.discrete_actions
+
 
 @dataclass(frozen=True, kw_only=True)
 class LearnerConfig:
@@ -78,6 +86,7 @@ class LearnerConfig:
 
     @classmethod
     def get_type(cls) -> str:
+        """The registered name of the algorithm (`"td3_plus_bc"`, ...), as d3rlpy's `get_type`."""
         return cls.TYPE
 
     def create(self, device: str | bool | None = False) -> Learner:
@@ -87,15 +96,17 @@ class LearnerConfig:
         return Learner(self, device=device)
 
     def to_json(self) -> dict[str, Any]:
+        """`{"type": ..., "params": {...}}`: what `from_json` needs to rebuild this config (saved with a learner)."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return {"type": self.get_type(), "params": json.loads(json.dumps(values))}
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> LearnerConfig:
+        """Rebuild a config of any registered algorithm from `to_json`'s output."""
         spec = get_algo(data["type"])
         fields = {f.name: f for f in dataclasses.fields(spec.config_cls)}
-        params = {k: tuple(v) if isinstance(v, list) and "tuple" in str(fields[k].type) else v
-                  for k, v in data["params"].items()}
+        params: dict[str, Any] = {k: tuple(v) if isinstance(v, list) and "tuple" in str(fields[k].type) else v
+                                  for k, v in data["params"].items()}
         return spec.config_cls(**params)
 
 
@@ -124,6 +135,7 @@ _REGISTRY: dict[str, AlgoSpec] = {}
 
 
 def register(spec: AlgoSpec) -> AlgoSpec:
+    """Add an algorithm to the registry (its config's `TYPE` must equal `spec.name`)."""
     if spec.config_cls.TYPE != spec.name:
         raise ValueError(f"{spec.config_cls.__name__}.TYPE is {spec.config_cls.TYPE!r}, registered as {spec.name!r}")
     _REGISTRY[spec.name] = spec
@@ -131,6 +143,7 @@ def register(spec: AlgoSpec) -> AlgoSpec:
 
 
 def get_algo(name: str) -> AlgoSpec:
+    """The registered algorithm `name` (raises `ValueError` listing the known names)."""
     import tether.algos  # noqa: F401  (registers the built-in algorithms)
 
     if name not in _REGISTRY:
@@ -139,6 +152,7 @@ def get_algo(name: str) -> AlgoSpec:
 
 
 def registered_algos() -> list[str]:
+    """Names of every registered algorithm, sorted."""
     import tether.algos  # noqa: F401
 
     return sorted(_REGISTRY)

@@ -46,8 +46,7 @@ class BCConfig(LearnerConfig):
             raise ValueError(f"policy_type must be 'deterministic' or 'stochastic', got {self.policy_type!r}")
 
 
-@struct.dataclass
-class BCState:
+class BCState(struct.PyTreeNode):
     policy: TrainState
     step: jax.Array
 

@@ -99,8 +99,7 @@ class Perturbation(nn.Module):
         return jnp.clip(actions + self.flexibility * xi, -1.0, 1.0)
 
 
-@struct.dataclass
-class BCQState:
+class BCQState(struct.PyTreeNode):
     actor: TrainState
     critic: TrainState
     imitator: TrainState

@@ -91,8 +91,7 @@ class CQLConfig(LearnerConfig):
             raise ValueError(f"backup must be one of {', '.join(BACKUPS)}, got {self.backup!r}")
 
 
-@struct.dataclass
-class CQLState:
+class CQLState(struct.PyTreeNode):
     actor: TrainState
     critic: TrainState
     log_temp: TrainState

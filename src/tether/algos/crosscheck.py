@@ -116,7 +116,7 @@ def injected_draws(normal: list, uniform: list) -> Iterator[None]:
     def uniform_draw(key, shape=(), dtype=None, minval=0.0, maxval=1.0):
         return minval + (maxval - minval) * take("uniform", shape)
 
-    jax.random.normal, jax.random.uniform = normal_draw, uniform_draw
+    jax.random.normal, jax.random.uniform = normal_draw, uniform_draw  # type: ignore[assignment]
     try:
         yield
         if queues["normal"] or queues["uniform"]:

@@ -40,14 +40,13 @@ class DiscreteBCConfig(LearnerConfig):
     hidden_dims: tuple[int, ...] = (256, 256)
 
 
-@struct.dataclass
-class DiscreteBCState:
+class DiscreteBCState(struct.PyTreeNode):
     policy: TrainState
     step: jax.Array
 
 
 def init(config: DiscreteBCConfig, spec: DatasetSpec, key: PRNGKey) -> DiscreteBCState:
-    net = DiscreteQNet(config.hidden_dims, spec.discrete_actions)
+    net = DiscreteQNet(config.hidden_dims, spec.n_actions)
     params = net.init(key, jnp.zeros((1, spec.observation_dim)))["params"]
     return DiscreteBCState(TrainState.create(apply_fn=net.apply, params=params, tx=optax.adam(config.learning_rate)),
                            jnp.int32(0))

@@ -55,8 +55,7 @@ class DiscreteBCQConfig(LearnerConfig):
             raise ValueError(f"action_flexibility must lie in [0, 1], got {self.action_flexibility}")
 
 
-@struct.dataclass
-class DiscreteBCQState:
+class DiscreteBCQState(struct.PyTreeNode):
     q: TrainState
     imitator: TrainState
     target_params: Params
@@ -65,7 +64,7 @@ class DiscreteBCQState:
 
 def init(config: DiscreteBCQConfig, spec: DatasetSpec, key: PRNGKey) -> DiscreteBCQState:
     q_key, imitator_key = jax.random.split(key)
-    net = DiscreteQNet(config.hidden_dims, spec.discrete_actions)
+    net = DiscreteQNet(config.hidden_dims, spec.n_actions)
     obs = jnp.zeros((1, spec.observation_dim))
     q_params = net.init(q_key, obs)["params"]
     return DiscreteBCQState(

@@ -43,15 +43,14 @@ class DiscreteCQLConfig(LearnerConfig):
     hidden_dims: tuple[int, ...] = (256, 256)
 
 
-@struct.dataclass
-class DiscreteCQLState:
+class DiscreteCQLState(struct.PyTreeNode):
     q: TrainState
     target_params: Params
     step: jax.Array
 
 
 def init(config: DiscreteCQLConfig, spec: DatasetSpec, key: PRNGKey) -> DiscreteCQLState:
-    net = DiscreteQNet(config.hidden_dims, spec.discrete_actions)
+    net = DiscreteQNet(config.hidden_dims, spec.n_actions)
     params = net.init(key, jnp.zeros((1, spec.observation_dim)))["params"]
     return DiscreteCQLState(TrainState.create(apply_fn=net.apply, params=params, tx=optax.adam(config.learning_rate)),
                             jax.tree.map(jnp.copy, params), jnp.int32(0))

@@ -6,6 +6,8 @@ Dataset-based evaluators use at most `max_transitions` transitions (evenly space
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
 
@@ -16,7 +18,7 @@ def _transitions(dataset: LoggedDataset, max_transitions: int):
     tr = dataset.transitions()
     if len(tr.rewards) > max_transitions:
         index = np.linspace(0, len(tr.rewards) - 1, max_transitions).astype(np.int64)
-        tr = type(tr)(*(None if field is None else field[index] for field in tr))
+        tr = tr._replace(**{name: field[index] for name, field in tr._asdict().items() if field is not None})
     return tr
 
 
@@ -44,7 +46,8 @@ class EnvironmentEvaluator:
         while len(returns) < self.n_trials:
             batch = envs[: self.n_trials - len(returns)]
             resets = [env.reset(seed=self.seed + episode + i) for i, env in enumerate(batch)]
-            observations, masks = [r[0] for r in resets], [r[1].get("action_mask") for r in resets]
+            observations = [r[0] for r in resets]
+            masks: list[Any] = [r[1].get("action_mask") for r in resets]
             episode += len(batch)
             totals, alive = np.zeros(len(batch)), np.ones(len(batch), bool)
             while alive.any():
@@ -62,6 +65,7 @@ class EnvironmentEvaluator:
 
     @staticmethod
     def normalized(value: float, dataset: LoggedDataset) -> float:
+        """D4RL's 0-100 score of a mean return `value`, from the dataset's `ref_min_score` and `ref_max_score`."""
         low, high = dataset.metadata["ref_min_score"], dataset.metadata["ref_max_score"]
         return 100.0 * (value - low) / (high - low)
 

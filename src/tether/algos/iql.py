@@ -65,8 +65,7 @@ class IQLConfig(LearnerConfig):
             raise ValueError(f"expectile must lie in (0, 1), got {self.expectile}")
 
 
-@struct.dataclass
-class IQLState:
+class IQLState(struct.PyTreeNode):
     actor: TrainState
     critic: TrainState
     value: TrainState

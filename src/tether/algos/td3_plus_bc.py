@@ -60,8 +60,7 @@ class TD3PlusBCConfig(LearnerConfig):
         check_init(self.network_init, "network_init")
 
 
-@struct.dataclass
-class TD3PlusBCState:
+class TD3PlusBCState(struct.PyTreeNode):
     actor: TrainState
     critic: TrainState
     target_actor_params: Params

@@ -33,6 +33,7 @@ from tether.ope.support import state_regions
 
 
 def size_and_returns(data: LoggedDataset, gamma: float = 1.0) -> dict:
+    """Steps, episodes, lengths, truncated share, return percentiles, reward sparsity, TQ (see the module doc)."""
     ends = data.episode_ends - 1
     return size_summary(data.episode_returns(gamma), data.episode_lengths, data.truncations[ends],
                         int(np.sum(data.rewards == 0)), data.metadata)
@@ -77,6 +78,7 @@ class Regions:
 
 
 def regions_of(data: LoggedDataset, n_regions: int = 8, seed: int = 0, max_steps: int = 200_000) -> Regions:
+    """k-means regions of up to `max_steps` sampled logged states, shared by `coverage` and `action_support`."""
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(data.n_steps, min(data.n_steps, max_steps), replace=False))
     labels, centers, _, _ = state_regions(data.observations[rows], n_regions, seed)
@@ -85,6 +87,7 @@ def regions_of(data: LoggedDataset, n_regions: int = 8, seed: int = 0, max_steps
 
 def coverage(data: LoggedDataset, reference: LoggedDataset | None = None, bins: int = 5, max_steps: int = 100_000,
              regions: Regions | None = None, seed: int = 0) -> dict:
+    """SACo-style state-action cells, relative to `reference` when given, and the steps' spread over state regions."""
     rng = np.random.default_rng(seed)
     sa = _state_actions(data)
     out: dict = {"bins": bins}
@@ -112,11 +115,12 @@ def _evenness(shares: np.ndarray, n: int) -> float:
 
 
 def action_support(data: LoggedDataset, regions: Regions | None = None, rare: float = 0.05, seed: int = 0) -> dict:
+    """Per state region: action entropy and rarely tried actions (discrete) or action spread (continuous)."""
     regions = regions or regions_of(data, seed=seed)
     rows, labels, n_regions = regions.rows, regions.labels, regions.n
     per_region = []
     if data.action_space.is_discrete:
-        n = data.action_space.n
+        n = data.action_space.n_actions
         masks = data.action_masks[rows] if data.action_masks is not None else np.ones((len(rows), n), bool)
         probs = data.action_probs[rows] if data.action_probs is not None else None
         for j in range(n_regions):
@@ -141,7 +145,8 @@ def action_support(data: LoggedDataset, regions: Regions | None = None, rare: fl
                    "rare_or_untried_share": float(np.average([r["rare_or_untried_share"] for r in per_region],
                                                              weights=weights))}
     else:
-        span = np.maximum(data.action_space.high - data.action_space.low, 1e-9)
+        low, high = data.action_space.bounds
+        span = np.maximum(high - low, 1e-9)
         actions = data.actions[rows]
         for j in range(n_regions):
             member = labels == j
@@ -163,6 +168,7 @@ def action_support(data: LoggedDataset, regions: Regions | None = None, rare: fl
 
 
 def reproducibility(data: LoggedDataset, seed: int = 0, n_steps: int = 2000) -> dict:
+    """How well a held-out behaviour model predicts the logged actions, and the hidden-information gap."""
     model = fit_behavior_model(data, n_steps=n_steps, seed=seed)
     out = {"heldout_nll": model.heldout_nll, "baseline_nll": model.baseline_nll, "logged_propensity_nll": None,
            "hidden_information_gap": None}
@@ -181,6 +187,7 @@ def reproducibility(data: LoggedDataset, seed: int = 0, n_steps: int = 2000) -> 
 
 
 def propensities(data: LoggedDataset) -> dict:
+    """Whether propensities are logged, their range, and which estimators they enable."""
     if data.behavior_log_probs is None:
         return {"logged": False, "enables": "FQE only; importance sampling needs an estimated behaviour model"}
     p = np.exp(data.behavior_log_probs)
@@ -189,6 +196,7 @@ def propensities(data: LoggedDataset) -> dict:
 
 
 def drift(data: LoggedDataset) -> dict:
+    """First against second half of the log (by timestamp when logged): return, action and state shifts."""
     if data.n_episodes < 20:
         return {"checked": False, "reason": "fewer than 20 episodes"}
     order_key = next((k for k in ("timestamps", "timestamp", "time") if k in data.extras), None)
@@ -203,7 +211,7 @@ def drift(data: LoggedDataset) -> dict:
     ids = data.episode_ids
     e_rows, l_rows = np.isin(ids, early), np.isin(ids, late)
     if data.action_space.is_discrete:
-        n = data.action_space.n
+        n = data.action_space.n_actions
         pe = np.bincount(data.actions[e_rows], minlength=n) / e_rows.sum()
         pl = np.bincount(data.actions[l_rows], minlength=n) / l_rows.sum()
         action_shift = float(0.5 * np.abs(pe - pl).sum())

@@ -182,7 +182,7 @@ def _action_space_from_column(parquet, schema: TabularSchema, batch_rows: int) -
         integer = integer and np.issubdtype(actions.dtype, np.integer)
         low = actions.min(0) if low is None else np.minimum(low, actions.min(0))
         high = actions.max(0) if high is None else np.maximum(high, actions.max(0))
-    if low is None:
+    if low is None or high is None:
         raise DatasetError(schema.action, "no action column", "map it: TabularSchema(action='your_column')")
     space, _ = _infer_action_space(np.stack([low, high]).astype(np.int64 if integer else np.float64))
     return space

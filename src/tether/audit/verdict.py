@@ -44,6 +44,7 @@ THRESHOLDS = {
 
 @dataclass
 class Reason:
+    """One finding: the verdict it argues for, the diagnostic and its value against the threshold, and what to do."""
     verdict: str  # the verdict this reason argues for, or "note"
     diagnostic: str
     value: float | None
@@ -54,17 +55,20 @@ class Reason:
 
 @dataclass
 class AuditReport:
+    """The audit's answer: `verdict` (`offline-rl`, `bc-only` or `do-not-train`), the reasons and the numbers."""
     verdict: str
     reasons: list[Reason]
     diagnostics: dict
     next_steps: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
+        """Everything in JSON-ready form, thresholds included (written to `audit.json`)."""
         return {"verdict": self.verdict, "reasons": [asdict(r) for r in self.reasons],
                 "next_steps": self.next_steps, "diagnostics": self.diagnostics, "thresholds": THRESHOLDS}
 
 
 def decide(diagnostics: dict, discrete: bool) -> AuditReport:
+    """The verdict from the diagnostics `audit` computed: the most severe reason wins."""
     t = THRESHOLDS
     size, support = diagnostics["size"], diagnostics["action_support"]
     repro, props, drift = diagnostics["reproducibility"], diagnostics["propensities"], diagnostics["drift"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -107,7 +107,7 @@ def datasets_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
     from tether.zoo.registry import load_manifest
 
     tasks = load_manifest()["tasks"]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in datasets.dataset_names():
         task, level, _ = datasets.parse_name(name)
         cached = (datasets.tether_home() / "datasets" / name / "data" / "metadata.json").exists()
@@ -212,9 +212,9 @@ def run_command(
             results = run(RunConfig(), resume, resume=True, log=lambda m: progress_console.print(m))
             out_dir = resume
         else:
-            run_config = (RunConfig.from_toml(config, data=data, profile=profile, size=size) if config is not None
-                          else RunConfig(**{k: v for k, v in {"data": data, "profile": profile, "size": size}.items()
-                                            if v is not None}))
+            given: dict[str, Any] = {"data": data, "profile": profile, "size": size}
+            run_config = (RunConfig.from_toml(config, **given) if config is not None
+                          else RunConfig(**{k: v for k, v in given.items() if v is not None}))
             if run_config.profile not in PROFILES:
                 raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {run_config.profile!r}")
             out_dir = out or Path("runs") / Path(run_config.data).name

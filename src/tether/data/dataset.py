@@ -24,6 +24,7 @@ class ActionSpace:
 
     @classmethod
     def continuous(cls, low: Sequence[float] | np.ndarray, high: Sequence[float] | np.ndarray) -> ActionSpace:
+        """Bounds `[low, high]` per action dimension (raises `DatasetError` unless `low <= high`)."""
         low_arr, high_arr = np.asarray(low, np.float32).ravel(), np.asarray(high, np.float32).ravel()
         if low_arr.shape != high_arr.shape or np.any(low_arr > high_arr):
             raise DatasetError("action_space", f"bounds low={low_arr} high={high_arr} are not ordered pairs",
@@ -32,6 +33,7 @@ class ActionSpace:
 
     @classmethod
     def discrete(cls, n: int) -> ActionSpace:
+        """`n` discrete actions, with ids `0..n-1`."""
         if int(n) < 1:
             raise DatasetError("action_space", f"a discrete space needs n >= 1 actions, got {n}",
                                "give the number of distinct actions")
@@ -39,13 +41,30 @@ class ActionSpace:
 
     @property
     def is_discrete(self) -> bool:
+        """Whether actions are discrete ids rather than continuous vectors."""
         return self.kind == "discrete"
+
+    @property
+    def n_actions(self) -> int:
+        """The number of discrete actions; a continuous space has none and raises."""
+        if self.n is None:
+            raise DatasetError("action_space", "is continuous and has no number of actions",
+                               "use a method for continuous actions, or declare ActionSpace.discrete(n)")
+        return self.n
+
+    @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """`(low, high)` per action dimension; a discrete space has no bounds and raises."""
+        if self.low is None or self.high is None:
+            raise DatasetError("action_space", "is discrete and has no bounds",
+                               "use a method for discrete actions, or declare ActionSpace.continuous(low, high)")
+        return self.low, self.high
 
     def probabilities(self, output: np.ndarray) -> np.ndarray:
         """A discrete policy's output as `[N, n]` probabilities: actions `[N]` become one-hot rows."""
         out = np.asarray(output)
         if out.ndim == 1:
-            return np.eye(self.n)[out.astype(int)]
+            return np.eye(self.n_actions)[out.astype(int)]
         if out.ndim != 2 or out.shape[1] != self.n:
             raise ValueError(f"a discrete policy must return actions [N] or probabilities [N, {self.n}], "
                              f"got shape {out.shape}")
@@ -54,15 +73,18 @@ class ActionSpace:
     @property
     def action_dim(self) -> int:
         """Number of action dimensions (1 for discrete)."""
-        return 1 if self.is_discrete else int(self.low.shape[0])  # type: ignore[union-attr]
+        return 1 if self.is_discrete else int(self.bounds[0].shape[0])
 
     def to_json(self) -> dict[str, Any]:
+        """`{"kind": ..., "n": ...}` or `{"kind": ..., "low": [...], "high": [...]}`, as saved with a dataset."""
         if self.is_discrete:
             return {"kind": "discrete", "n": self.n}
-        return {"kind": "continuous", "low": self.low.tolist(), "high": self.high.tolist()}  # type: ignore[union-attr]
+        low, high = self.bounds
+        return {"kind": "continuous", "low": low.tolist(), "high": high.tolist()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ActionSpace:
+        """The space `to_json` wrote."""
         if data.get("kind") == "discrete":
             return cls.discrete(data["n"])
         return cls.continuous(data["low"], data["high"])
@@ -108,6 +130,7 @@ class Episode:
         return len(self.rewards)
 
     def discounted_return(self, gamma: float = 1.0) -> float:
+        """`sum_t gamma^t r_t` over the episode's logged rewards."""
         return float(np.sum(self.rewards * gamma ** np.arange(len(self.rewards))))
 
 
@@ -218,6 +241,7 @@ class LoggedDataset:
     # ------------------------------------------------------------------ sizes
     @property
     def n_steps(self) -> int:
+        """Number of logged steps `N`."""
         return int(len(self.rewards))
 
     def __len__(self) -> int:
@@ -225,10 +249,12 @@ class LoggedDataset:
 
     @property
     def n_episodes(self) -> int:
+        """Number of episodes `E`."""
         return int(len(self.episode_starts))
 
     @property
     def observation_dim(self) -> int:
+        """Width of an observation vector."""
         return int(self.observations.shape[1])
 
     @property
@@ -238,6 +264,7 @@ class LoggedDataset:
 
     @property
     def episode_lengths(self) -> np.ndarray:
+        """`[E]` number of steps in each episode."""
         return self.episode_ends - self.episode_starts
 
     @property
@@ -269,6 +296,7 @@ class LoggedDataset:
 
     # ------------------------------------------------------------------ views
     def episode(self, index: int) -> Episode:
+        """Episode `index` (negative counts from the end) as a view of its step arrays."""
         if not -self.n_episodes <= index < self.n_episodes:
             raise IndexError(f"episode {index} out of range for {self.n_episodes} episodes")
         index %= self.n_episodes
@@ -352,7 +380,7 @@ class LoggedDataset:
         if (n_episodes is None) == (fraction is None):
             raise DatasetError("subsample", "give exactly one of n_episodes or fraction",
                                "e.g. subsample(fraction=0.1)")
-        count = n_episodes if n_episodes is not None else max(1, round(fraction * self.n_episodes))  # type: ignore[operator]
+        count = max(1, round(fraction * self.n_episodes)) if fraction is not None else n_episodes or 0
         if not 1 <= count <= self.n_episodes:
             raise DatasetError("n_episodes", f"{count} is outside 1..{self.n_episodes}",
                                "ask for at most the number of episodes logged")

@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -139,8 +139,8 @@ def _read_through_minari(data_dir: Path, meta: dict) -> LoggedDataset:
 
 def _gym_action_space(space: ActionSpace) -> gym.Space:
     if space.is_discrete:
-        return gym.spaces.Discrete(int(space.n))  # type: ignore[arg-type]
-    return gym.spaces.Box(space.low, space.high, dtype=np.float32)  # type: ignore[arg-type]
+        return gym.spaces.Discrete(space.n_actions)
+    return gym.spaces.Box(*space.bounds, dtype=np.float32)
 
 
 def write_minari(dataset: LoggedDataset, dataset_id: str, root: str | Path | None = None,
@@ -197,8 +197,8 @@ def _write_minari_data(dataset: LoggedDataset, dataset_id: str, data_dir: Path, 
             group = handle.create_group(f"episode_{episode.index}")
             group.attrs["id"] = episode.index
             group.attrs["total_steps"] = len(episode)
-            group.create_dataset("observations", data=np.concatenate([episode.observations,
-                                                                      episode.next_observations[-1:]]))
+            final = cast(np.ndarray, episode.next_observations)[-1:]  # write_minari checked they exist
+            group.create_dataset("observations", data=np.concatenate([episode.observations, final]))
             group.create_dataset("actions", data=episode.actions)
             group.create_dataset("rewards", data=episode.rewards)
             s, e = int(dataset.episode_starts[episode.index]), int(dataset.episode_ends[episode.index])

@@ -13,6 +13,7 @@ import json
 import os
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,8 +80,9 @@ def write_npz(dataset: LoggedDataset, path: str | Path, compressed: bool = False
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {k: v for k, v in dataset.metadata.items() if k != "path"}
-    arrays = {**dataset.arrays(), "__action_space__": np.array(json.dumps(dataset.action_space.to_json())),
-              "__metadata__": np.array(json.dumps(meta, default=str))}
+    arrays: dict[str, Any] = {**dataset.arrays(),
+                              "__action_space__": np.array(json.dumps(dataset.action_space.to_json())),
+                              "__metadata__": np.array(json.dumps(meta, default=str))}
     buffer = io.BytesIO()
     (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")

@@ -45,6 +45,6 @@ def summarize(dataset: LoggedDataset) -> dict[str, Any]:
         card["normalized_return"] = _percentiles(100.0 * (returns - low) / (high - low))
         card["reference_scores"] = {"ref_min_score": low, "ref_max_score": high}
     if dataset.action_space.is_discrete:
-        counts = np.bincount(dataset.actions, minlength=dataset.action_space.n)
+        counts = np.bincount(dataset.actions, minlength=dataset.action_space.n_actions)
         card["action_counts"] = counts.tolist()
     return card

@@ -79,8 +79,17 @@ def _wide_columns(table: pa.Table, prefix: str) -> list[str]:
     return [name for _, name in found]
 
 
-def _matrix(table: pa.Table, name: str, required: bool = True) -> tuple[np.ndarray | None, list[str]]:
+def _matrix(table: pa.Table, name: str) -> tuple[np.ndarray, list[str]]:
     """A `[rows, dim]` array from a list column `name` or wide columns `name_0..`; returns used columns."""
+    values, used = _optional_matrix(table, name)
+    if values is None:
+        raise DatasetError(name, f"no column {name!r} or {name}_0.. (columns: {table.column_names[:12]})",
+                           f"rename your column or map it: TabularSchema({_field_for(name)}='your_column')")
+    return values, used
+
+
+def _optional_matrix(table: pa.Table, name: str) -> tuple[np.ndarray | None, list[str]]:
+    """`_matrix`, or `(None, [])` when the table has no such column."""
     if name in table.column_names:
         column = table[name].combine_chunks()
         kind = column.type
@@ -96,9 +105,6 @@ def _matrix(table: pa.Table, name: str, required: bool = True) -> tuple[np.ndarr
     wide = _wide_columns(table, name)
     if wide:
         return np.stack([table[c].to_numpy(zero_copy_only=False) for c in wide], axis=1), wide
-    if required:
-        raise DatasetError(name, f"no column {name!r} or {name}_0.. (columns: {table.column_names[:12]})",
-                           f"rename your column or map it: TabularSchema({_field_for(name)}='your_column')")
     return None, []
 
 
@@ -151,17 +157,17 @@ def table_to_dataset(table: pa.Table, schema: TabularSchema | None = None,
     for field, name in (("next_observations", schema.next_observation), ("action_probs", schema.action_probs),
                         ("action_masks", schema.action_masks)):
         if name:
-            optional[field], cols = _matrix(table, name, required=False)
+            optional[field], cols = _optional_matrix(table, name)
             used.update(cols)
     if schema.propensity and schema.propensity in table.column_names:
         used.add(schema.propensity)
         with np.errstate(divide="ignore", invalid="ignore"):
             optional["behavior_log_probs"] = np.log(_column(table, schema.propensity, "propensity").astype(np.float64))
     if action_space is None:
-        action_space, note = _infer_action_space(actions)  # type: ignore[arg-type]
+        action_space, note = _infer_action_space(actions)
         metadata = {**(metadata or {}), "action_space_inferred": note}
     if action_space.is_discrete:
-        actions = actions[:, 0]  # type: ignore[index]
+        actions = actions[:, 0]
     extras = {}
     for name in table.column_names:
         if name not in used and (pa.types.is_integer(table[name].type) or pa.types.is_floating(table[name].type)
@@ -171,7 +177,7 @@ def table_to_dataset(table: pa.Table, schema: TabularSchema | None = None,
                 extras[name] = extras[name].astype(extras_dtypes[name])
     ids = episode_ids[order]
     return LoggedDataset.from_episode_ids(
-        ids, observations=observations[order], actions=actions[order],  # type: ignore[index]
+        ids, observations=observations[order], actions=actions[order],
         rewards=_column(table, schema.reward, "reward")[order],
         terminations=_column(table, schema.terminated, "terminated")[order],
         truncations=_column(table, schema.truncated, "truncated")[order], action_space=action_space,

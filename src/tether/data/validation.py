@@ -109,10 +109,10 @@ def _check_actions(ds: LoggedDataset, n: int, starts: np.ndarray) -> np.ndarray:
                                "give one integer action id per step")
         values = _as_array("actions", raw, np.float64)
         _check_finite("actions", values, starts)
-        bad = np.flatnonzero((values != np.round(values)) | (values < 0) | (values >= space.n))
+        bad = np.flatnonzero((values != np.round(values)) | (values < 0) | (values >= space.n_actions))
         if len(bad):
             value = float(values[bad[0]])
-            raise DatasetError("actions", f"value {value:g} is not in the declared set 0..{space.n - 1}",
+            raise DatasetError("actions", f"value {value:g} is not in the declared set 0..{space.n_actions - 1}",
                                "map actions to ids 0..n-1 or declare a larger n", where=_where(int(bad[0]), starts))
         return values.astype(np.int64)
     actions = _as_array("actions", ds.actions, np.float32)
@@ -123,12 +123,13 @@ def _check_actions(ds: LoggedDataset, n: int, starts: np.ndarray) -> np.ndarray:
         raise DatasetError("actions", f"shape {actions.shape} does not match the action space's "
                            f"{space.action_dim} dimensions", "declare the action space that produced these actions")
     _check_finite("actions", actions, starts)
-    tolerance = _BOUND_TOLERANCE * np.maximum(1.0, np.abs(space.high - space.low))  # type: ignore[operator]
-    outside = (actions < space.low - tolerance) | (actions > space.high + tolerance)  # type: ignore[operator]
+    low, high = space.bounds
+    tolerance = _BOUND_TOLERANCE * np.maximum(1.0, np.abs(high - low))
+    outside = (actions < low - tolerance) | (actions > high + tolerance)
     if outside.any():
         row, dim = (int(x) for x in np.argwhere(outside)[0])
         raise DatasetError("actions", f"dimension {dim} value {actions[row, dim]:.6g} is outside the declared "
-                           f"bounds [{space.low[dim]:.6g}, {space.high[dim]:.6g}] ({int(outside.any(1).sum())} rows)",  # type: ignore[index]
+                           f"bounds [{low[dim]:.6g}, {high[dim]:.6g}] ({int(outside.any(1).sum())} rows)",
                            "clip or rescale the actions, or declare the bounds the logging policy used",
                            where=_where(row, starts))
     return actions

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -33,6 +34,7 @@ def _acrobot_expert(obs: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ClassicTask:
+    """A Gymnasium classic control task with a scripted expert, logged epsilon-greedy around it."""
     env_id: str
     n_actions: int
     expert: Callable[[np.ndarray], np.ndarray]
@@ -52,6 +54,8 @@ def rollout(env_id: str, policy, n_episodes: int, seed: int = 0, gamma: float = 
     """Run `policy` (a learner, or `obs [N, d] -> probs [N, A] or actions [N]`) for `n_episodes`
     seeded episodes; returns `(episode arrays, discounted returns)`."""
     env = gym.make(env_id)
+    if not isinstance(env.action_space, gym.spaces.Discrete):
+        raise ValueError(f"env_id: {env_id} has {env.action_space}; rollout needs discrete actions")
     n_actions = int(env.action_space.n)
     space = ActionSpace.discrete(n_actions)
     act = policy.predict if hasattr(policy, "predict") else policy
@@ -59,7 +63,7 @@ def rollout(env_id: str, policy, n_episodes: int, seed: int = 0, gamma: float = 
     episodes, returns = [], []
     for episode in range(n_episodes):
         obs, _ = env.reset(seed=seed * 100_003 + episode)
-        rows = {"obs": [], "action": [], "probs": [], "reward": [], "next": []}
+        rows: dict[str, Any] = {"obs": [], "action": [], "probs": [], "reward": [], "next": []}
         done, terminated, total, discount = False, False, 0.0, 1.0
         while not done:
             probs = space.probabilities(act(obs[None].astype(np.float32)))[0]
@@ -67,7 +71,7 @@ def rollout(env_id: str, policy, n_episodes: int, seed: int = 0, gamma: float = 
             nxt, reward, terminated, truncated, _ = env.step(action)
             for key, value in zip(rows, (obs, action, probs, reward, nxt), strict=True):
                 rows[key].append(value)
-            total += discount * reward
+            total += discount * float(reward)
             discount *= gamma
             obs, done = nxt, terminated or truncated
         rows["terminated"] = terminated

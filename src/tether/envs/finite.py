@@ -26,6 +26,7 @@ from tether.data import ActionSpace, LoggedDataset
 
 
 class Predictor(Protocol):
+    """Anything with a learner's `predict(observations, action_masks=...)`."""
     def predict(self, observations: np.ndarray, action_masks: np.ndarray | None = None) -> np.ndarray: ...
 
 
@@ -106,10 +107,12 @@ class FiniteMDP:
     # ------------------------------------------------------------------ sizes
     @property
     def n_states(self) -> int:
+        """Number of states `S`."""
         return int(self.action_masks.shape[0])
 
     @property
     def n_actions(self) -> int:
+        """Number of actions `A`."""
         return int(self.action_masks.shape[1])
 
     @property
@@ -126,7 +129,12 @@ class FiniteMDP:
             features = self.features.astype(np.float32)
             masks = self.action_masks
             predict = getattr(policy, "predict", None)
-            out = np.asarray(predict(features, action_masks=masks) if predict is not None else policy(features, masks))
+            if predict is not None:
+                out = np.asarray(predict(features, action_masks=masks))
+            elif callable(policy):
+                out = np.asarray(policy(features, masks))
+            else:
+                raise TypeError(f"policy: a {type(policy).__name__} is not a table, a function or a learner")
             table = ActionSpace.discrete(self.n_actions).probabilities(out)
         if table.shape != (self.n_states, self.n_actions):
             raise ValueError(f"policy table has shape {table.shape}, expected {(self.n_states, self.n_actions)}")
@@ -283,12 +291,14 @@ class DecisionEnv(gym.Env):
                 {"action_mask": self.mdp.action_masks[self._state].copy(), "state": int(self._state)})
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start an episode from `initial`; the info dict carries `action_mask`."""
         super().reset(seed=seed)
         self._state = int(_sample_rows(self.mdp.initial[None], self.np_random)[0])
         self._t = 0
         return self._obs()
 
     def step(self, action: int):
+        """One step: `(features, reward, terminated, truncated, info)`; truncated at `horizon` steps."""
         if not self.mdp.action_masks[self._state, action]:
             raise ValueError(f"action {action} ({self.mdp.action_names[action]}) is masked out in this state")
         nxt = int(_sample_rows(self.mdp.transitions[self._state, action][None], self.np_random)[0])

@@ -27,6 +27,7 @@ QUALITY = {0: 2, 1: 3}  # taste -> its quality item
 
 
 def click_rates(taste: int) -> np.ndarray:
+    """`[4]` click probability of each item for a user of `taste` (0 or 1)."""
     rates = np.full(4, 0.5)
     rates[QUALITY[taste]] = 0.3
     rates[QUALITY[1 - taste]] = 0.1

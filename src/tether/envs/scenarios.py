@@ -29,7 +29,7 @@ import numpy as np
 
 from tether.data import LoggedDataset
 from tether.envs import fraud, recommender, treatment
-from tether.envs.classic import CLASSIC_TASKS, make_classic_logs, monte_carlo_value
+from tether.envs.classic import CLASSIC_TASKS, ClassicTask, make_classic_logs, monte_carlo_value
 from tether.envs.finite import FiniteMDP
 
 
@@ -46,31 +46,53 @@ class Scenario:
     classic_task: str | None = None
     default_episodes: int = 500
 
+    @property
+    def task_name(self) -> str:
+        """The classic control task of a scenario without tables (a key of `CLASSIC_TASKS`)."""
+        if self.classic_task is None:
+            raise ValueError(f"scenario {self.name!r} is tabular (see mdp); it has no classic control task")
+        return self.classic_task
+
+    @property
+    def task(self) -> ClassicTask:
+        """The classic control task of a scenario without tables (see `task_name`)."""
+        return CLASSIC_TASKS[self.task_name]
+
+    @property
+    def behavior_table(self) -> np.ndarray:
+        """The `[S, A]` logging policy of a tabular scenario."""
+        if self.behavior is None:
+            raise ValueError(f"scenario {self.name!r} has no behaviour table: its logs come from {self.classic_task}")
+        return self.behavior
+
     def true_value(self, policy, gamma: float = 1.0, n_episodes: int = 100, seed: int = 12_345) -> float:
         """The policy's true expected episode return (exact when tabular, else Monte-Carlo)."""
         if self.mdp is not None:
             return self.mdp.value(policy, gamma)
-        return monte_carlo_value(CLASSIC_TASKS[self.classic_task].env_id, policy, n_episodes, seed, gamma)[0]
+        return monte_carlo_value(self.task.env_id, policy, n_episodes, seed, gamma)[0]
 
     def behavior_value(self, gamma: float = 1.0) -> float:
+        """The logging policy's true value."""
         if self.mdp is not None:
-            return self.mdp.value(self.behavior, gamma)
-        task = CLASSIC_TASKS[self.classic_task]
+            return self.mdp.value(self.behavior_table, gamma)
+        task = self.task
         epsilon = self.log_options["epsilon"]
         return self.true_value(lambda o: task.behavior_probs(o, epsilon), gamma)
 
     def env(self, seed: int | None = None):
+        """A Gymnasium environment of the scenario, for rollouts and `EnvironmentEvaluator`."""
         import gymnasium as gym
 
-        return self.mdp.env(seed) if self.mdp is not None else gym.make(CLASSIC_TASKS[self.classic_task].env_id)
+        return self.mdp.env(seed) if self.mdp is not None else gym.make(self.task.env_id)
 
     def logs(self, n_episodes: int | None = None, seed: int = 0, **overrides: Any) -> LoggedDataset:
+        """Logs of `n_episodes` (default: the scenario's) from its logging policy; `overrides` change log options."""
         options = {**self.log_options, **overrides}
         n = n_episodes or self.default_episodes
         if self.mdp is None:
-            data = make_classic_logs(self.classic_task, n_episodes=n, seed=seed, **options)
+            data = make_classic_logs(self.task_name, n_episodes=n, seed=seed, **options)
         else:
-            data = self.mdp.make_logs(self.behavior, n, seed=seed, description=self.description, **options)
+            data = self.mdp.make_logs(self.behavior_table, n, seed=seed, description=self.description, **options)
         data.metadata.update({"scenario": self.name, "failure_mode": self.failure_mode})
         return data
 
@@ -144,10 +166,12 @@ SCENARIOS = _build()
 
 
 def scenario_names() -> list[str]:
+    """Names of every failure-mode scenario."""
     return list(SCENARIOS)
 
 
 def get_scenario(name: str) -> Scenario:
+    """The scenario `name` (raises `KeyError` listing the known names)."""
     if name not in SCENARIOS:
         raise KeyError(f"unknown scenario {name!r}; choose one of {sorted(SCENARIOS)}")
     return SCENARIOS[name]()

@@ -62,8 +62,8 @@ def treatment_course(levels: int = 5, horizon: int = 12, responder_rate: float =
         initial[index[level, 1]] = responder_rate / (levels - 2)
         initial[index[level, 0]] = (1 - responder_rate) / (levels - 2)
     severity = np.repeat(np.arange(levels) / (levels - 1), 2)
-    responder = np.tile([0.0, 1.0], levels)
-    features = np.stack([severity, responder], 1) if reveal_confounder else severity[:, None]
+    responds = np.tile([0.0, 1.0], levels)
+    features = np.stack([severity, responds], 1) if reveal_confounder else severity[:, None]
     names = ("severity", "responder") if reveal_confounder else ("severity",)
     labels = tuple(f"severity={lv} {'responder' if r else 'non-responder'}" for lv in range(levels) for r in (0, 1))
     info = {"levels": levels, "responder_rate": responder_rate, "reveal_confounder": reveal_confounder}

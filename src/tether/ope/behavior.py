@@ -35,9 +35,10 @@ class BehaviorModel:
     heldout_rows: np.ndarray | None = None
 
     def _out(self, observations: np.ndarray) -> jax.Array:
-        return self.net.apply(self.params, jnp.asarray((observations - self.mean) / self.std, jnp.float32))
+        return jnp.asarray(self.net.apply(self.params, jnp.asarray((observations - self.mean) / self.std, jnp.float32)))
 
     def action_probs(self, observations: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+        """Discrete: `[N, A]` modelled behaviour probabilities (masked actions get zero)."""
         logits = np.asarray(self._out(observations), np.float64)
         if masks is not None:
             logits = np.where(masks, logits, -np.inf)
@@ -50,6 +51,7 @@ class BehaviorModel:
         return np.asarray(self._out(observations), np.float64)[:, : self.n_outputs // 2]
 
     def log_prob(self, observations: np.ndarray, actions: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+        """`[N]` modelled log pi_b of the given actions (a log-density for continuous actions)."""
         if self.discrete:
             probs = self.action_probs(observations, masks)[np.arange(len(actions)), np.asarray(actions, int)]
             return np.log(np.maximum(probs, 1e-300))
@@ -70,7 +72,7 @@ def fit_behavior_model(dataset: LoggedDataset, n_steps: int = 3000, hidden_dims:
     mean, std = dataset.observations.mean(0), dataset.observations.std(0) + 1e-3
     x = jnp.asarray((dataset.observations - mean) / std, jnp.float32)
     discrete = dataset.action_space.is_discrete
-    n_out = dataset.action_space.n if discrete else 2 * dataset.action_space.action_dim
+    n_out = dataset.action_space.n_actions if discrete else 2 * dataset.action_space.action_dim
     actions = jnp.asarray(dataset.actions, jnp.int32 if discrete else jnp.float32)
     masks = jnp.asarray(dataset.action_masks if dataset.action_masks is not None and discrete
                         else np.ones((dataset.n_steps, n_out if discrete else 1), bool))

@@ -32,6 +32,7 @@ THRESHOLDS = {
 
 @dataclass
 class Estimate:
+    """One estimator's value of one policy: the interval, what it estimates, its diagnostics and warnings."""
     estimator: str
     value: float
     interval: tuple[float, float]
@@ -44,6 +45,7 @@ class Estimate:
 
     @property
     def trusted(self) -> bool:
+        """True when no diagnostic raised a warning."""
         return not self.warnings
 
 
@@ -56,6 +58,7 @@ def behavior_log_probs(dataset: LoggedDataset, seed: int = 0) -> tuple[np.ndarra
 
 
 def estimand_text(gamma: float, dataset: LoggedDataset) -> str:
+    """What the estimators estimate on `dataset`, in words (discounting and episode cut)."""
     kind = "undiscounted" if gamma == 1.0 else f"discounted (gamma={gamma})"
     return f"expected {kind} return of an episode as logged (up to {int(dataset.episode_lengths.max())} steps)"
 
@@ -97,7 +100,7 @@ def evaluate_policy(policy, dataset: LoggedDataset, gamma: float = 0.99,
     if needs_fqe and fqe is None:
         fqe = FQE(target, fqe_config or FQEConfig(gamma=gamma), seed=seed)
         fqe.fit(dataset, n_steps=fqe_steps, n_steps_per_epoch=max(fqe_steps // 10, 1))
-    if "FQE" in estimators:
+    if "FQE" in estimators and fqe is not None:  # (it is: FQE was fitted above)
         result = fqe.estimate()
         warnings = []
         if not result.converged:
@@ -163,18 +166,19 @@ def behavior_policy_of(dataset: LoggedDataset) -> EvaluationPolicy:
     """The logged behaviour policy as an evaluation policy (needs `action_probs`), for self-checks."""
     if dataset.action_probs is None:
         raise ValueError("the dataset has no action_probs; the behaviour policy cannot be replayed")
-    lookup = {}
-    for row, probs in zip(dataset.observations.astype(np.float32), dataset.action_probs, strict=True):
-        lookup.setdefault(row.tobytes(), probs)
+    lookup: dict[bytes, np.ndarray] = {}
+    for row, row_probs in zip(dataset.observations.astype(np.float32), dataset.action_probs, strict=True):
+        lookup.setdefault(row.tobytes(), row_probs)
 
     def probs(observations: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
         return np.stack([lookup[row.astype(np.float32).tobytes()] for row in observations]).astype(np.float64)
 
-    return EvaluationPolicy("behaviour", True, False, _probs=probs, n_actions=dataset.action_space.n)
+    return EvaluationPolicy("behaviour", True, False, _probs=probs, n_actions=dataset.action_space.n_actions)
 
 
 @dataclass
 class Comparison:
+    """A candidate's estimate and its improvement over the behaviour policy, with the improvement's interval."""
     candidate: str
     estimator: str
     value: float

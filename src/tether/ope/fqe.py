@@ -128,7 +128,7 @@ class FQE:
     def _prepare(self, dataset: LoggedDataset):
         """Every logged step (the last of each episode ends the estimand, truncated or not)."""
         self.discrete = dataset.action_space.is_discrete
-        self.n_actions = dataset.action_space.n if self.discrete else None
+        self.n_actions = dataset.action_space.n_actions if self.discrete else None
         self._mean = dataset.observations.mean(0)
         self._std = dataset.observations.std(0) + 1e-3
         self._t_max = float(max(dataset.episode_lengths.max(), 1))
@@ -193,7 +193,7 @@ class FQE:
         cdf = np.cumsum(step_weights, 1)
         cdf = (cdf / cdf[:, -1:]).astype(np.float32)  # inverse-CDF sampling of each head's resample
         input_dim = data["x"].shape[1] + (0 if self.discrete else data["actions"].shape[1])
-        self._net = MLP(cfg.hidden_dims, self.n_actions if self.discrete else 1)
+        self._net = MLP(cfg.hidden_dims, self.n_actions or 1)  # a value per action, or Q(s, a) for continuous
         keys = jax.random.split(jax.random.PRNGKey(self.seed), cfg.n_heads)
         params = jax.vmap(lambda k: self._net.init(k, jnp.zeros((1, input_dim))))(keys)
         tx = optax.adam(cfg.learning_rate)

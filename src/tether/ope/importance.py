@@ -46,6 +46,7 @@ class EpisodeTable:
         return np.concatenate([np.ones((len(cum), 1)), cum[:, :-1]], axis=1)
 
     def select(self, episodes: np.ndarray) -> EpisodeTable:
+        """The table restricted to `episodes` (indices into its rows), for bootstrap resamples."""
         pick = lambda x: None if x is None else x[episodes]  # noqa: E731
         return EpisodeTable(self.rewards[episodes], self.ratios[episodes], self.discounts, pick(self.q_logged),
                             pick(self.v_policy))
@@ -63,6 +64,7 @@ def pad_episodes(dataset: LoggedDataset, values: np.ndarray, fill: float) -> np.
 def episode_table(dataset: LoggedDataset, target_log_probs: np.ndarray, behavior_log_probs: np.ndarray,
                   gamma: float, q_logged: np.ndarray | None = None,
                   v_policy: np.ndarray | None = None) -> EpisodeTable:
+    """The padded table of `dataset` under a candidate's per-step `target_log_probs` (Q and V for DR)."""
     ratios = np.exp(np.clip(target_log_probs - behavior_log_probs, -50, 50))
     rewards = pad_episodes(dataset, dataset.rewards, 0.0)
     discounts = gamma ** np.arange(rewards.shape[1])
@@ -78,39 +80,47 @@ def is_terms(t: EpisodeTable) -> np.ndarray:
 
 
 def pdis_terms(t: EpisodeTable) -> np.ndarray:
+    """Per-episode PDIS terms `sum_t gamma^t w_{0:t} r_t` (their mean is PDIS)."""
     return (t.cumulative * t.rewards * t.discounts).sum(1)
 
 
 def dr_terms(t: EpisodeTable) -> np.ndarray:
+    """Per-episode doubly robust terms (their mean is DR; needs `q_logged` and `v_policy`)."""
     if t.q_logged is None:
         raise ValueError("doubly robust estimators need a Q model (fit FQE first)")
     return (t.discounts * (t.cumulative * (t.rewards - t.q_logged) + t.previous * t.v_policy)).sum(1)
 
 
 def ordinary_is(t: EpisodeTable) -> float:
+    """IS: the mean of `is_terms`."""
     return float(is_terms(t).mean())
 
 
 def per_decision_is(t: EpisodeTable) -> float:
+    """PDIS: the mean of `pdis_terms`."""
     return float(pdis_terms(t).mean())
 
 
 def weighted_is(t: EpisodeTable) -> float:
+    """WIS: full-episode weights normalised over episodes."""
     w = t.cumulative[:, -1]
     return float((w * (t.rewards * t.discounts).sum(1)).sum() / max(w.sum(), 1e-300))
 
 
 def weighted_per_decision_is(t: EpisodeTable) -> float:
+    """WPDIS: each step's cumulative weights normalised over episodes."""
     w = t.cumulative
     normalised = w / np.maximum(w.sum(0, keepdims=True), 1e-300)
     return float((normalised * t.rewards * t.discounts).sum())
 
 
 def doubly_robust(t: EpisodeTable) -> float:
+    """DR: the mean of `dr_terms`."""
     return float(dr_terms(t).mean())
 
 
 def weighted_doubly_robust(t: EpisodeTable) -> float:
+    """WDR (Thomas & Brunskill 2016): DR with self-normalised weights at every step."""
     if t.q_logged is None:
         raise ValueError("doubly robust estimators need a Q model (fit FQE first)")
     w = t.cumulative / np.maximum(t.cumulative.sum(0, keepdims=True), 1e-300)

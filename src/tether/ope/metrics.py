@@ -24,6 +24,7 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 
 
 def spearman(estimates, truths) -> float:
+    """Spearman rank correlation of estimates with true values (tied ranks averaged; NaN if one is constant)."""
     a, b = _ranks(np.asarray(estimates, float)), _ranks(np.asarray(truths, float))
     if a.std() == 0 or b.std() == 0:
         return float("nan")
@@ -31,6 +32,7 @@ def spearman(estimates, truths) -> float:
 
 
 def regret_at_k(estimates, truths, k: int = 1) -> float:
+    """Relative regret of the best true value among the top `k` by estimate: `(best - that) / |best|`."""
     estimates, truths = np.asarray(estimates, float), np.asarray(truths, float)
     top = np.argsort(-estimates, kind="stable")[:k]
     best = truths.max()
@@ -38,11 +40,13 @@ def regret_at_k(estimates, truths, k: int = 1) -> float:
 
 
 def normalized_absolute_error(estimates, truths) -> float:
+    """Mean absolute error divided by the spread (max - min) of the true values."""
     estimates, truths = np.asarray(estimates, float), np.asarray(truths, float)
     span = max(truths.max() - truths.min(), 1e-12)
     return float(np.mean(np.abs(estimates - truths)) / span)
 
 
 def coverage(intervals, truths) -> float:
+    """Share of the `[n, 2]` `(low, high)` intervals that contain their true value."""
     intervals, truths = np.asarray(intervals, float), np.asarray(truths, float)
     return float(np.mean((intervals[:, 0] <= truths) & (truths <= intervals[:, 1])))

@@ -35,12 +35,16 @@ class EvaluationPolicy:
     n_actions: int | None = None
 
     def action_probs(self, observations: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+        """Discrete: `[N, A]` action probabilities (one-hot for a deterministic policy)."""
         if self._probs is not None:
             return np.asarray(self._probs(observations, masks), np.float64)
+        if self._actions is None or self.n_actions is None:
+            raise ValueError(f"policy {self.name!r} gives neither action probabilities nor discrete actions")
         return ActionSpace.discrete(self.n_actions).probabilities(self._actions(observations, masks))
 
     def actions(self, observations: np.ndarray, masks: np.ndarray | None = None,
                 rng: np.random.Generator | None = None) -> np.ndarray:
+        """`[N]` or `[N, d]` actions: greedy when deterministic, else sampled with `rng`."""
         if self._actions is not None and (self.deterministic or self._probs is None):
             return np.asarray(self._actions(observations, masks))
         probs = self.action_probs(observations, masks)
@@ -49,6 +53,7 @@ class EvaluationPolicy:
         return (rng.random((len(probs), 1)) * cumulative[:, -1:] >= cumulative).sum(1).clip(max=probs.shape[1] - 1)
 
     def log_prob(self, observations: np.ndarray, actions: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+        """`[N]` log-probabilities of `actions` (continuous: only for policies with a density)."""
         if self.discrete:
             probs = self.action_probs(observations, masks)[np.arange(len(actions)), np.asarray(actions, int)]
             with np.errstate(divide="ignore"):
@@ -60,6 +65,7 @@ class EvaluationPolicy:
 
     @property
     def has_density(self) -> bool:
+        """Whether importance sampling can weigh this policy (discrete, or a continuous density)."""
         return self.discrete or self._log_prob is not None
 
 
@@ -114,5 +120,7 @@ def zoo_policy(policy, name: str = "zoo policy", seed: int = 0) -> EvaluationPol
         pre_tanh = np.arctanh(np.clip(np.asarray(actions, np.float64), -1 + 1e-6, 1 - 1e-6))
         return policy.log_prob_pre_tanh(pre_tanh, mean, log_std)
 
-    return EvaluationPolicy(name, False, False, _actions=lambda o, m=None: policy.sample(o, rng)[0],
-                            _log_prob=log_prob)
+    def actions(observations: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+        return policy.sample(observations, rng)[0]
+
+    return EvaluationPolicy(name, False, False, _actions=actions, _log_prob=log_prob)

@@ -31,11 +31,11 @@ def state_regions(observations: np.ndarray, n_regions: int = 8, seed: int = 0, i
     rng = np.random.default_rng(seed)
     sample = x[rng.choice(len(x), min(len(x), 20_000), replace=False)]
     k = min(n_regions, len(np.unique(sample, axis=0)))
-    centers = [sample[rng.integers(len(sample))]]
+    seeds = [sample[rng.integers(len(sample))]]  # k-means++ seeding
     for _ in range(1, k):
-        d = np.min(((sample[:, None] - np.asarray(centers)[None]) ** 2).sum(-1), 1)
-        centers.append(sample[rng.choice(len(sample), p=d / d.sum())] if d.sum() > 0 else sample[0])
-    centers = np.asarray(centers)
+        d = np.min(((sample[:, None] - np.asarray(seeds)[None]) ** 2).sum(-1), 1)
+        seeds.append(sample[rng.choice(len(sample), p=d / d.sum())] if d.sum() > 0 else sample[0])
+    centers = np.asarray(seeds)
     for _ in range(iters):
         labels = np.argmin(((sample[:, None] - centers[None]) ** 2).sum(-1), 1)
         centers = np.stack([sample[labels == j].mean(0) if np.any(labels == j) else centers[j] for j in range(k)])
@@ -46,12 +46,14 @@ def state_regions(observations: np.ndarray, n_regions: int = 8, seed: int = 0, i
 
 @dataclass
 class SupportReport:
+    """The outcome of `support_check`: passed or not, the share off support overall and per state region."""
     passed: bool
     off_support: float  # overall share (discrete: probability mass) off support
     regions: list[dict]  # per region: size share, off-support share, centre (original units), passed
     method: str
 
     def worst_regions(self, n: int = 3) -> list[dict]:
+        """The `n` regions with the largest off-support share."""
         return sorted(self.regions, key=lambda r: -r["off_support"])[:n]
 
 

@@ -28,6 +28,8 @@ ASSUMPTIONS = {
 
 @dataclass
 class Decision:
+    """The gate's answer for one candidate: go, investigate or no-go, with the reasons, the evidence, and
+    what would have to be false for the candidate to be unsafe."""
     candidate: str
     decision: str  # "go", "investigate" or "no-go"
     reasons: list[str] = field(default_factory=list)

@@ -32,7 +32,7 @@ def sections(results: dict) -> list[tuple[str, list[str], list[str]]]:
     evaluation, training = results["evaluation"], results["training"]
     behavior = results["behavior_value"]
     gamma = results["config"]["gamma"]
-    out = []
+    out: list[tuple[str, list[str], list[str]]] = []
 
     rows = ["| candidate | decision | key reasons |", "|---|---|---|"]
     for name in candidates:
@@ -83,8 +83,8 @@ def sections(results: dict) -> list[tuple[str, list[str], list[str]]]:
                          f"{'pass' if est['trusted'] else 'FAIL: ' + '; '.join(est['warnings'][:2])} |")
             if est_name in ("FQE", "WDR", "WIS"):
                 chart_rows.append((f"{name[:12]} {est_name}", est["value"], est["interval"][0], est["interval"][1]))
-    traces = {name: evaluation[name]["estimates"]["FQE"].get("history") or [] for name in [baseline, *candidates]}
-    traces = {name: (list(range(1, len(t) + 1)), t) for name, t in traces.items() if len(t) >= 2}
+    histories = {name: evaluation[name]["estimates"]["FQE"].get("history") or [] for name in [baseline, *candidates]}
+    traces = {name: (range(1, len(t) + 1), t) for name, t in histories.items() if len(t) >= 2}
     improved = [n for n in candidates if any(g[1] > 0 for g in decisions[n]["improvements"].values())]
     out.append(("Did any candidate improve the evaluator signal?", [
         ("Candidates with an improvement interval above zero for some estimator: " + ", ".join(improved) + "."
@@ -161,6 +161,7 @@ def sections(results: dict) -> list[tuple[str, list[str], list[str]]]:
 
 
 def to_markdown(results: dict) -> str:
+    """The deployment memo as Markdown."""
     parts = [f"# Deployment memo: {results['config']['data']}", ""]
     for title, paragraphs, _ in sections(results):
         parts += [f"## {title}", ""] + [p + "\n" for p in paragraphs]
@@ -198,6 +199,7 @@ def _inline(text: str) -> str:
 
 
 def to_html(results: dict) -> str:
+    """The deployment memo as one self-contained HTML page (charts inline as SVG)."""
     body = [f"<h1>Deployment memo: {escape(results['config']['data'])}</h1>"]
     for title, paragraphs, charts in sections(results):
         body.append(f"<section><h2>{escape(title)}</h2>")
@@ -213,6 +215,7 @@ def to_html(results: dict) -> str:
 
 
 def write_memo(results: dict, out: Path) -> tuple[Path, Path]:
+    """Write `memo.md` and `memo.html` into `out`, each atomically; returns their paths."""
     out = Path(out)
     paths = []
     for name, text in (("memo.md", to_markdown(results)), ("memo.html", to_html(results))):

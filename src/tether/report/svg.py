@@ -6,6 +6,7 @@ with intervals against a reference line), `bar_chart` (shares per category) and 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from html import escape
 
 import numpy as np
@@ -43,7 +44,8 @@ def _bounds(values) -> tuple[float, float]:
     return low - margin, high + margin
 
 
-def line_chart(series: dict[str, tuple[list[float], list[float]]], title: str, x_label: str, y_label: str) -> str:
+def line_chart(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str, x_label: str,
+               y_label: str) -> str:
     """`series`: name -> (x values, y values)."""
     xs = [x for xv, _ in series.values() for x in xv] or [0, 1]
     y_low, y_high = _bounds([y for _, yv in series.values() for y in yv])
@@ -87,6 +89,7 @@ def interval_chart(rows: list[tuple[str, float, float, float]], title: str, y_la
 
 
 def bar_chart(bars: list[tuple[str, float]], title: str, y_label: str, y_max: float | None = None) -> str:
+    """An inline SVG bar chart of `(label, value)` pairs."""
     y_high = y_max if y_max is not None else max([v for _, v in bars] + [1e-9]) * 1.1
     parts = _frame(title, "", y_label, 0.0, y_high)
     step = (W - PAD - 20) / max(len(bars), 1)
@@ -102,6 +105,7 @@ def bar_chart(bars: list[tuple[str, float]], title: str, y_label: str, y_max: fl
 
 
 def histogram(values, title: str, x_label: str, bins: int = 20) -> str:
+    """An inline SVG histogram of `values`."""
     counts, edges = np.histogram(np.asarray(values, float), bins=bins)
     labels = [f"{edges[i]:.3g}" if i % max(bins // 5, 1) == 0 else "" for i in range(bins)]
     return bar_chart(list(zip(labels, counts.astype(float).tolist(), strict=True)), title, f"episodes ({x_label})")

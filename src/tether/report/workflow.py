@@ -15,31 +15,43 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from tether.algos import AverageValueEstimationEvaluator, TrainingDivergedError, get_algo
-from tether.algos.engine import Learner
+from tether.algos.engine import Evaluator, Learner
 from tether.data import LoggedDataset
 
-CONTINUOUS = {"baseline": "bc", "candidates": ("cql", "iql", "td3_plus_bc", "bcq")}
-DISCRETE = {"baseline": "discrete_bc", "candidates": ("discrete_cql", "discrete_bcq")}
+
+class Roles(NamedTuple):
+    """The baseline learner and the candidates `tether run` trains, for one kind of action."""
+
+    baseline: str
+    candidates: tuple[str, ...]
+
+
+CONTINUOUS = Roles("bc", ("cql", "iql", "td3_plus_bc", "bcq"))
+DISCRETE = Roles("discrete_bc", ("discrete_cql", "discrete_bcq"))
 
 # gradient steps per learner and for each FQE, by profile
 # offline evaluation fits on a random subset of whole episodes up to this many steps (None: all)
 EVAL_STEPS = {"quick": 100_000, "seed": 200_000, "full": None}
 
-PROFILES = {
+PROFILES: dict[str, dict[str, int]] = {
     "quick": {"baseline": 3000, "cql": 1000, "bcq": 1000, "iql": 3000, "td3_plus_bc": 3000, "discrete_cql": 3000,
               "discrete_bcq": 3000, "fqe": 5000},
-    "seed": {"baseline": 10_000, "cql": 20_000, "discrete_cql": 20_000, "fqe": 10_000, "only": ("cql", "discrete_cql")},
+    "seed": {"baseline": 10_000, "cql": 20_000, "discrete_cql": 20_000, "fqe": 10_000},
     "full": {"baseline": 50_000, "cql": 100_000, "bcq": 100_000, "iql": 100_000, "td3_plus_bc": 100_000,
              "discrete_cql": 50_000, "discrete_bcq": 50_000, "fqe": 30_000},
 }
+# profiles that train only some candidates (unless the config names them)
+PROFILE_CANDIDATES: dict[str, tuple[str, ...]] = {"seed": ("cql", "discrete_cql")}
 
 
 @dataclass
 class RunConfig:
+    """What `tether run` does: the data, the profile of step budgets, discount, seed, candidates and settings."""
     data: str = "halfcheetah-medium-v5"
     profile: str = "quick"
     size: int | None = None  # steps (episodes for simulator scenarios) of a built-in dataset; None = default
@@ -63,6 +75,7 @@ class RunConfig:
         return cls(**{**fields, **{k: v for k, v in overrides.items() if v is not None}})
 
     def steps_for(self, name: str) -> int:
+        """Gradient steps for learner `name` (or `"fqe"`) under the profile and the `steps` overrides."""
         table = {**PROFILES[self.profile], **self.steps}
         return int(table.get(name, table["baseline"]))
 
@@ -110,13 +123,15 @@ def _instabilities(history: list, data: LoggedDataset, gamma: float, learner: Le
     if not data.action_space.is_discrete:
         sample = data.observations[np.linspace(0, data.n_steps - 1, min(2000, data.n_steps)).astype(int)]
         spread = learner.predict(sample).std(0).max()
-        span = float(np.max(data.action_space.high - data.action_space.low))
+        low, high = data.action_space.bounds
+        span = float(np.max(high - low))
         if spread < 1e-3 * span:
             found.append(f"policy collapse: the same action in every state (spread {spread:.2g})")
     return found
 
 
 def train_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path, resume: bool) -> dict:
+    """Train learner `name` (or reuse it when resuming) and return its summary: steps, seconds, instabilities."""
     run_dir = out / "learners" / name
     model_path = run_dir / "model.tether"
     summary_path = run_dir / "summary.json"
@@ -124,12 +139,12 @@ def train_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path, re
         return json.loads(summary_path.read_text())
     steps = config.steps_for("baseline" if name in ("bc", "discrete_bc") else name)
     cfg_cls = get_algo(name).config_cls
-    overrides = {"gamma": config.gamma} if "gamma" in cfg_cls.__dataclass_fields__ else {}
+    overrides: dict[str, Any] = {"gamma": config.gamma} if "gamma" in cfg_cls.__dataclass_fields__ else {}
     overrides.update(config.hyperparameters.get(name, {}))
     if "hidden_dims" in overrides:
         overrides["hidden_dims"] = tuple(overrides["hidden_dims"])
     learner = cfg_cls(**overrides).create()
-    evaluators = {"average_value": AverageValueEstimationEvaluator(max_transitions=1000)} \
+    evaluators: dict[str, Evaluator] = {"average_value": AverageValueEstimationEvaluator(max_transitions=1000)} \
         if get_algo(name).q_value is not None else {}
     start = time.perf_counter()
     diverged = None
@@ -150,6 +165,7 @@ def train_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path, re
 
 
 def evaluate_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path, resume: bool, truth) -> dict:
+    """Offline evaluation of learner `name`: every estimator, the support check, and the truth when known."""
     from tether.ope import FQEConfig, evaluate_policy, support_check
 
     path = out / "evaluation" / f"{name}.json"
@@ -234,19 +250,19 @@ def run(config: RunConfig, out: Path, resume: bool = False, log=print) -> dict:
         audit_json = audit(data, reference=coverage_reference(config.data, data), seed=config.seed).to_json()
         _atomic_json(audit_path, audit_json)
     roles = DISCRETE if data.action_space.is_discrete else CONTINUOUS
-    candidates = list(config.candidates or roles["candidates"])
-    only = PROFILES[config.profile].get("only")
+    candidates = list(config.candidates or roles.candidates)
+    only = PROFILE_CANDIDATES.get(config.profile)
     if only and config.candidates is None:
         candidates = [c for c in candidates if c in only]
-    names = [roles["baseline"], *candidates]
+    names = [roles.baseline, *candidates]
     training, evaluation = {}, {}
     for name in names:
-        log(f"training {name} ({config.steps_for('baseline' if name == roles['baseline'] else name)} steps)")
+        log(f"training {name} ({config.steps_for('baseline' if name == roles.baseline else name)} steps)")
         training[name] = train_stage(name, config, data, out, resume)
         log(f"evaluating {name} offline")
         evaluation[name] = evaluate_stage(name, config, data, out, resume, truth)
     behavior = behavior_value_interval(data, config.gamma, seed=config.seed)
-    bc_fqe = evaluation[roles["baseline"]]["estimates"]["FQE"]["value"]
+    bc_fqe = evaluation[roles.baseline]["estimates"]["FQE"]["value"]
     decisions = {}
     for name in candidates:
         estimates = {k: Estimate(**{f: v[f] for f in Estimate.__dataclass_fields__ if f in v})
@@ -259,7 +275,7 @@ def run(config: RunConfig, out: Path, resume: bool = False, log=print) -> dict:
         decisions[name]["improvements"] = gains
     results = {"config": asdict(config), "fingerprint": fingerprint, "versions": versions(), "audit": audit_json,
                "behavior_value": {"mean": behavior[0], "interval": behavior[1:]}, "training": training,
-               "evaluation": evaluation, "decisions": decisions, "baseline": roles["baseline"],
+               "evaluation": evaluation, "decisions": decisions, "baseline": roles.baseline,
                "candidates": candidates, "truth_kind": _truth_kind(truth), "data_summary": _data_summary(data, config),
                "seconds": time.perf_counter() - started}
     _atomic_json(out / "results.json", results)
@@ -282,6 +298,7 @@ def _data_summary(data: LoggedDataset, config: RunConfig) -> dict:
 
 
 def versions() -> dict:
+    """Versions of Python, JAX and tether, recorded with every run."""
     import jax
 
     import tether

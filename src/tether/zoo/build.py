@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +93,7 @@ def build(task_name: str, run_dir: Path, zoo_root: Path = PACKAGE_ZOO, episodes:
     medium = ZooPolicy.load(out_dir / f"step_{medium_step:07d}.npz")
     random_returns = _random_returns(task.name, episodes, seed=20_000)
     expert_stochastic = evaluate(expert, task.name, episodes, seed=30_000, deterministic=False)
-    entry = {
+    entry: dict[str, Any] = {
         "env_id": task.env_id,
         "training": {"algorithm": "SAC", "steps": training_steps, "seed": config["seed"],
                      "eval_interval": config["eval_interval"], "warmup_steps": config["warmup_steps"],

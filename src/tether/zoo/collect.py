@@ -43,7 +43,7 @@ def rollout(task_name: str, policy: ZooPolicy | None, n_steps: int, seed: int = 
     task = get_task(task_name)
     envs = [make_env(task.name) for _ in range(n_envs)]
     slots: list[_Episode | None] = [None] * n_envs
-    observations: list[np.ndarray | None] = [None] * n_envs
+    observations = [np.empty(0, np.float32)] * n_envs  # each env's current observation, set as its episode starts
     done: dict[int, _Episode] = {}
     next_index, started_steps = 0, 0
     uniform_log_prob = -task.action_dim * np.log(2.0)
@@ -53,7 +53,8 @@ def rollout(task_name: str, policy: ZooPolicy | None, n_steps: int, seed: int = 
                 slots[i] = _Episode(next_index, np.random.default_rng([seed, next_index]))
                 observations[i], _ = envs[i].reset(seed=seed * 1_000_003 + next_index)
                 next_index += 1
-        active = [i for i in range(n_envs) if slots[i] is not None]
+        live = {i: slot for i, slot in enumerate(slots) if slot is not None}
+        active = list(live)
         if not active:
             break
         batch = np.stack([observations[i] for i in active]).astype(np.float32)
@@ -61,15 +62,15 @@ def rollout(task_name: str, policy: ZooPolicy | None, n_steps: int, seed: int = 
             # one 1-row product per env: BLAS rounds a stacked product differently by its row count,
             # and a dataset must not depend on how many envs generated it
             mean, log_std = (x[:, 0] for x in policy.distribution(batch[:, None, :]))
-            noise = np.stack([slots[i].rng.standard_normal(task.action_dim) for i in active]).astype(np.float32)
+            noise = np.stack([live[i].rng.standard_normal(task.action_dim) for i in active]).astype(np.float32)
             pre_tanh = mean + np.exp(log_std) * noise
             actions = np.tanh(pre_tanh).astype(np.float32)
             log_probs = ZooPolicy.log_prob_pre_tanh(pre_tanh, mean, log_std)
         else:
-            actions = np.stack([slots[i].rng.uniform(-1.0, 1.0, task.action_dim) for i in active]).astype(np.float32)
+            actions = np.stack([live[i].rng.uniform(-1.0, 1.0, task.action_dim) for i in active]).astype(np.float32)
             log_probs = np.full(len(active), uniform_log_prob)
         for row, i in enumerate(active):
-            episode = slots[i]
+            episode = live[i]
             next_obs, reward, terminated, truncated, _ = envs[i].step(actions[row])
             episode.observations.append(batch[row])
             episode.actions.append(actions[row])

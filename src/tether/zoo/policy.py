@@ -11,6 +11,7 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +77,7 @@ class ZooPolicy:
         squash = 2.0 * (np.log(2.0) - u - np.logaddexp(0.0, -2.0 * u))
         return np.sum(gauss - squash, axis=-1)
 
-    def to_arrays(self, dtype: str = "float16") -> dict[str, np.ndarray]:
+    def to_arrays(self, dtype: str = "float16") -> dict[str, Any]:
         """Flat name -> array mapping, the on-disk layout."""
         arrays: dict[str, np.ndarray] = {}
         for i, (kernel, bias) in enumerate(self.layers):

@@ -53,8 +53,7 @@ class Batch(NamedTuple):
     terminations: jax.Array  # [batch], 1.0 where the episode truly ended
 
 
-@struct.dataclass
-class SACState:
+class SACState(struct.PyTreeNode):
     actor: TrainState
     critic: TrainState
     log_temp: TrainState

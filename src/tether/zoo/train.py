@@ -15,8 +15,10 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
@@ -63,10 +65,10 @@ class ReplayBuffer:
 
     def sample(self, rng: np.random.Generator, n_batches: int, batch_size: int) -> sac.Batch:
         idx = rng.integers(0, self.size, size=(n_batches, batch_size))
-        return sac.Batch(self.observations[idx], self.actions[idx], self.rewards[idx],
-                         self.next_observations[idx], self.terminations[idx])
+        return sac.Batch(*(jnp.asarray(x[idx]) for x in (self.observations, self.actions, self.rewards,
+                                                          self.next_observations, self.terminations)))
 
-    def arrays(self) -> dict[str, np.ndarray]:
+    def arrays(self) -> dict[str, Any]:
         names = ("observations", "actions", "rewards", "next_observations", "terminations")
         return {n: getattr(self, n)[: self.size] for n in names}
 
@@ -102,7 +104,8 @@ def train(task_name: str, steps: int, run_dir: Path, seed: int = 0, eval_interva
     state = sac.init(config, task.observation_dim, task.action_dim, jax.random.PRNGKey(seed))
     rng = np.random.default_rng(seed)
     key = jax.random.PRNGKey(seed + 1)
-    step, episode, episode_return, recent_returns = 0, 0, 0.0, []
+    step, episode, episode_return = 0, 0, 0.0
+    recent_returns: list[float] = []
     if resume and (run_dir / "checkpoint" / "meta.json").exists():
         meta = json.loads((run_dir / "checkpoint" / "meta.json").read_text())
         state = serialization.from_bytes(state, (run_dir / "checkpoint" / "state.msgpack").read_bytes())
@@ -127,7 +130,7 @@ def train(task_name: str, steps: int, run_dir: Path, seed: int = 0, eval_interva
                 action = policy.sample(obs[None], rng)[0][0]
             next_obs, reward, terminated, truncated, _ = env.step(action)
             buffer.add(obs, action, reward, next_obs, terminated)
-            episode_return += reward
+            episode_return += float(reward)
             step += 1
             obs = next_obs
             if terminated or truncated:
