@@ -52,6 +52,16 @@ SCRIPT = textwrap.dedent("""
     actions_now = td3.predict(observations[:5])
     td3.save("td3.d3")
     restored = d3rlpy.load_learnable("td3.d3")
+    td3.save_model("td3.pt")
+    rebuilt = d3rlpy.algos.TD3PlusBCConfig(
+        actor_encoder_factory=encoder,
+        critic_encoder_factory=encoder,
+        batch_size=32,
+        observation_scaler=d3rlpy.preprocessing.StandardObservationScaler(),
+    ).create(device="cpu:0")
+    rebuilt.build_with_dataset(dataset)
+    rebuilt.load_model("td3.pt")
+    td3.save_policy("policy.onnx")
 """)
 
 
@@ -70,6 +80,10 @@ def test_a_d3rlpy_script_runs_with_its_import_changed(tmp_path, monkeypatch):
     assert config["hidden_dims"] == [16, 16] and config["batch_size"] == 32
     assert config["observation_scaler"] == "standard"
     np.testing.assert_array_equal(namespace["restored"].predict(OBSERVATIONS[:5]), namespace["actions_now"])
+    np.testing.assert_array_equal(namespace["rebuilt"].predict(OBSERVATIONS[:5]), namespace["actions_now"])
+    ort = pytest.importorskip("onnxruntime")
+    exported = ort.InferenceSession("policy.onnx").run(None, {"observations": OBSERVATIONS[:5]})[0]
+    np.testing.assert_allclose(exported, namespace["actions_now"], rtol=1e-5, atol=1e-6)
     # d3rlpy.seed(3) sets the training seed: the same script with seed 3 given to tether directly agrees
     direct = TD3PlusBCConfig(hidden_dims=(16, 16), batch_size=32).create(device="cpu")
     direct.fit(namespace["dataset"], n_steps=40, n_steps_per_epoch=20, seeds=[3], show_progress=False)
@@ -154,3 +168,18 @@ def test_end_flags_of_unequal_length_are_refused_by_name():
 
     with pytest.raises(DatasetError, match="terminations/truncations"):
         d3rlpy.dataset.MDPDataset(OBSERVATIONS, ACTIONS, REWARDS, TERMINALS, timeouts=TIMEOUTS[:-1])
+
+
+def test_load_model_needs_a_built_learner_of_the_same_kind(tmp_path):
+    dataset = d3rlpy.dataset.MDPDataset(OBSERVATIONS, ACTIONS, REWARDS, TERMINALS, timeouts=TIMEOUTS)
+    encoder = d3rlpy.models.VectorEncoderFactory([8])
+    bc = d3rlpy.algos.BCConfig(encoder_factory=encoder).create()
+    bc.fit(dataset, n_steps=4, show_progress=False, logger_adapter=d3rlpy.logging.NoopAdapterFactory())
+    bc.save_model(tmp_path / "bc.pt")
+    fresh = d3rlpy.algos.BCConfig(encoder_factory=encoder).create()
+    with pytest.raises(RuntimeError, match=r"build_with_dataset\(dataset\) first"):
+        fresh.load_model(tmp_path / "bc.pt")
+    other = d3rlpy.algos.TD3PlusBCConfig(actor_encoder_factory=encoder, critic_encoder_factory=encoder).create()
+    other.build_with_dataset(dataset)
+    with pytest.raises(ValueError, match="holds a bc .* this learner is a td3_plus_bc"):
+        other.load_model(tmp_path / "bc.pt")

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import jax
 import jax.numpy as jnp
@@ -51,37 +51,43 @@ class Scaling:
     reward_scale: float
 
     def observations(self, obs: np.ndarray) -> np.ndarray:
+        """`[batch, obs_dim]` logged observations as the networks see them (standardised, float32)."""
         return ((np.asarray(obs, np.float32) - self.observation_mean) / self.observation_std).astype(np.float32)
 
     def actions_to_unit(self, actions: np.ndarray) -> np.ndarray:
+        """Logged actions mapped from their bounds to [-1, 1] (unchanged for discrete actions)."""
         if self.action_low is None:
             return actions
         return (2.0 * (actions - self.action_low) / (self.action_high - self.action_low) - 1.0).astype(np.float32)
 
     def actions_from_unit(self, actions: np.ndarray) -> np.ndarray:
+        """Network actions in [-1, 1] mapped back to the logged bounds."""
         if self.action_low is None:
             return actions
         return (self.action_low + (np.asarray(actions) + 1.0) * 0.5 * (self.action_high - self.action_low)).astype(
             np.float32)
 
     def to_json(self) -> dict:
+        """JSON-ready form, saved with the learner."""
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
 
     @classmethod
     def from_json(cls, data: dict) -> Scaling:
-        arr = lambda v: None if v is None else np.asarray(v, np.float32)  # noqa: E731
-        return cls(arr(data["observation_mean"]), arr(data["observation_std"]), arr(data["action_low"]),
-                   arr(data["action_high"]), float(data["reward_scale"]))
+        """The scaling `to_json` wrote."""
+        bound = lambda v: None if v is None else np.asarray(v, np.float32)  # noqa: E731
+        return cls(np.asarray(data["observation_mean"], np.float32), np.asarray(data["observation_std"], np.float32),
+                   bound(data["action_low"]), bound(data["action_high"]), float(data["reward_scale"]))
 
 
 def fit_scaling(dataset: LoggedDataset, config: LearnerConfig) -> Scaling:
+    """Observation statistics, action bounds and reward scale from `dataset`, as `config` asks."""
     obs = dataset.observations
     if config.observation_scaler == "standard":
         mean, std = obs.mean(axis=0), obs.std(axis=0) + 1e-3
     else:
         mean, std = np.zeros(obs.shape[1], np.float32), np.ones(obs.shape[1], np.float32)
     space = dataset.action_space
-    low, high = (None, None) if space.is_discrete else (space.low, space.high)
+    low, high = (None, None) if space.is_discrete else space.bounds
     return Scaling(mean.astype(np.float32), std.astype(np.float32), low, high,
                    float(config.reward_scale) * return_range_factor(dataset, config.reward_scaler))
 
@@ -99,14 +105,16 @@ def device_data(dataset: LoggedDataset, scaling: Scaling, device: jax.Device) ->
     """All transitions of `dataset`, scaled, as one `Batch` of device arrays."""
     tr = dataset.transitions()
     actions = tr.actions.astype(np.int32) if dataset.action_space.is_discrete else scaling.actions_to_unit(tr.actions)
-    batch = Batch(scaling.observations(tr.observations), actions,
-                  (tr.rewards * scaling.reward_scale).astype(np.float32),
-                  scaling.observations(tr.next_observations), tr.terminations.astype(np.float32),
-                  tr.action_masks, tr.next_action_masks)
-    return jax.device_put(batch, device)
+    host = {"observations": scaling.observations(tr.observations), "actions": actions,
+            "rewards": (tr.rewards * scaling.reward_scale).astype(np.float32),
+            "next_observations": scaling.observations(tr.next_observations),
+            "terminations": tr.terminations.astype(np.float32), "action_masks": tr.action_masks,
+            "next_action_masks": tr.next_action_masks}
+    return Batch(**jax.device_put(host, device))
 
 
 def dataset_spec(dataset: LoggedDataset) -> DatasetSpec:
+    """The shapes `dataset` gives an algorithm to build its networks."""
     space = dataset.action_space
     return DatasetSpec(dataset.observation_dim, space.action_dim, space.n if space.is_discrete else None)
 
@@ -182,7 +190,11 @@ def _pad_rows(x: np.ndarray | None, start: int, stop: int, size: int) -> np.ndar
     return rows if len(rows) == size else np.concatenate([rows, np.repeat(rows[-1:], size - len(rows), axis=0)])
 
 
-def resolve_device(device: str | bool | None) -> jax.Device:
+def resolve_device(device: str | bool | None | jax.Device) -> jax.Device:
+    """The JAX device for d3rlpy's `device` argument: `False`/`None`/`"cpu"`, or `True`/`"gpu"`/`"cuda:N"`
+    (or a `jax.Device` itself)."""
+    if isinstance(device, jax.Device):
+        return device
     if device in (False, None) or (isinstance(device, str) and device.startswith("cpu")):
         return jax.devices("cpu")[0]
     index = int(device.split(":")[1]) if isinstance(device, str) and ":" in device else 0
@@ -217,7 +229,7 @@ class Learner:
         self.spec: DatasetSpec | None = None
         self.seeds: list[int] = [0]
         self.history: list[tuple[int, dict[str, Any]]] = []
-        self._act_cache: dict[bool, Callable] = {}
+        self._act_cache: dict[tuple[bool, bool] | str, Callable] = {}  # (deterministic, masked) or "q"
         self._sample_key = jax.random.PRNGKey(0)
 
     # ---------------------------------------------------------------- building
@@ -235,6 +247,7 @@ class Learner:
 
     @property
     def n_seeds(self) -> int:
+        """How many seeds train side by side (the leading axis of every state leaf)."""
         return len(self.seeds)
 
     # ---------------------------------------------------------------- training
@@ -289,7 +302,7 @@ class Learner:
         if resume:
             start_epoch = self._restore_checkpoint(run_dir, fingerprint)
             first_epoch = 0  # with resume, n_steps counts from the start of the run
-        data = device_data(dataset, self.scaling, self.device)
+        data = device_data(dataset, self._require_built()[1], self.device)
         n_epochs = -(-n_steps // n_steps_per_epoch)
         base_keys = jnp.stack([jax.random.PRNGKey(s) for s in self.seeds])
         if run_dir is not None:
@@ -355,9 +368,10 @@ class Learner:
             self._act_cache[(deterministic, masked)] = jax.jit(fn)
         return self._act_cache[(deterministic, masked)]
 
-    def _require_built(self) -> None:
-        if self.state is None:
+    def _require_built(self) -> tuple[DatasetSpec, Scaling]:
+        if self.state is None or self.spec is None or self.scaling is None:
             raise RuntimeError("the learner has no networks yet: call fit(...) or load(...) first")
+        return self.spec, self.scaling
 
     def _unseed(self, values: np.ndarray) -> np.ndarray:
         return values[0] if self.n_seeds == 1 else values
@@ -381,36 +395,36 @@ class Learner:
 
     def _actions(self, observations: np.ndarray, deterministic: bool, key: jax.Array,
                  action_masks: np.ndarray | None = None) -> np.ndarray:
-        self._require_built()
-        obs = self.scaling.observations(np.atleast_2d(observations))
+        spec, scaling = self._require_built()
+        obs = scaling.observations(np.atleast_2d(observations))
         keys = jax.random.split(key, self.n_seeds)
         if action_masks is not None:
-            if self.spec.discrete_actions is None:
+            if spec.discrete_actions is None:
                 raise ValueError("action_masks apply to discrete actions only")
-            action_masks = np.asarray(action_masks, bool).reshape(len(obs), self.spec.discrete_actions)
+            action_masks = np.asarray(action_masks, bool).reshape(len(obs), spec.discrete_actions)
             if not action_masks.any(axis=1).all():
                 raise ValueError("action_masks: every state must allow at least one action")
         masked = action_masks is not None
         act = self._act(deterministic, masked)
         actions = _bucketed(lambda o, m: act(self.state, o, keys, m), obs, action_masks, axis=1)
-        if self.spec.discrete_actions is None:
-            actions = self.scaling.actions_from_unit(actions)
+        if spec.discrete_actions is None:
+            actions = scaling.actions_from_unit(actions)
         return self._unseed(actions)
 
     def predict_value(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """Q(s, a) estimates in the units of the logged rewards, `[batch]`."""
-        self._require_built()
+        spec, scaling = self._require_built()
         if self.algo.q_value is None:
             raise NotImplementedError(f"{self.config.get_type()} learns no value function")
         if "q" not in self._act_cache:
             q = partial(self.algo.q_value, config=self.config)
             self._act_cache["q"] = jax.jit(jax.vmap(q, in_axes=(0, None, None)))
-        obs = self.scaling.observations(np.atleast_2d(observations))
+        obs = scaling.observations(np.atleast_2d(observations))
         acts = np.asarray(actions)
-        acts = acts.astype(np.int32) if self.spec.discrete_actions else self.scaling.actions_to_unit(
+        acts = acts.astype(np.int32) if spec.discrete_actions else scaling.actions_to_unit(
             np.atleast_2d(acts).astype(np.float32))
         values = _bucketed(lambda o, a: self._act_cache["q"](self.state, o, a), obs, acts, axis=1)
-        values = values / self.scaling.reward_scale
+        values = values / scaling.reward_scale
         return self._unseed(values)
 
     def seed_learners(self) -> list[Learner]:
@@ -428,8 +442,9 @@ class Learner:
 
     # ---------------------------------------------------------------- persistence
     def _payload(self) -> dict[str, Any]:
-        return {"format": FORMAT, "config": json.dumps(self.config.to_json()), "spec": json.dumps(asdict(self.spec)),
-                "scaling": json.dumps(self.scaling.to_json()), "seeds": json.dumps(self.seeds),
+        spec, scaling = self._require_built()
+        return {"format": FORMAT, "config": json.dumps(self.config.to_json()), "spec": json.dumps(asdict(spec)),
+                "scaling": json.dumps(scaling.to_json()), "seeds": json.dumps(self.seeds),
                 "state": serialization.to_state_dict(jax.device_get(self.state))}
 
     def save(self, path: str | Path) -> Path:
@@ -439,8 +454,17 @@ class Learner:
         _atomic_write(path, serialization.msgpack_serialize(self._payload()))
         return path
 
+    def save_policy(self, path: str | Path, action_masks: bool = False) -> Path:
+        """Export the greedy policy (`predict`) to an ONNX file for serving (see `tether.algos.export`).
+
+        `action_masks=True` gives a discrete policy a second input, `[batch, n_actions]` bool.
+        """
+        from tether.algos.export import save_policy
+
+        return save_policy(self, path, action_masks)
+
     @classmethod
-    def load(cls, path: str | Path, device: str | bool | None = False) -> Learner:
+    def load(cls, path: str | Path, device: str | bool | None = False) -> Self:
         """Load a learner written by `save` (works on a machine without a GPU)."""
         payload = serialization.msgpack_restore(Path(path).read_bytes())
         if payload.get("format") != FORMAT:

@@ -14,6 +14,8 @@ import struct
 import time
 from pathlib import Path
 
+from tether._protobuf import length_delimited, varint
+
 
 def _crc32c_table() -> list[int]:
     table = []
@@ -37,34 +39,21 @@ def crc32c(data: bytes) -> int:
 
 
 def masked_crc32c(data: bytes) -> int:
+    """The checksum TFRecords store: CRC-32C rotated right by 15 bits plus a constant."""
     crc = crc32c(data)
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    value &= (1 << 64) - 1
-    while True:
-        bits, value = value & 0x7F, value >> 7
-        out.append(bits | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _length_delimited(field: int, payload: bytes) -> bytes:
-    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
-
-
 def _event(step: int, wall_time: float, *, file_version: str | None = None,
            scalars: dict[str, float] | None = None) -> bytes:
-    message = _varint(1 << 3 | 1) + struct.pack("<d", wall_time) + _varint(2 << 3 | 0) + _varint(step)
+    message = varint(1 << 3 | 1) + struct.pack("<d", wall_time) + varint(2 << 3 | 0) + varint(step)
     if file_version is not None:
-        message += _length_delimited(3, file_version.encode())
+        message += length_delimited(3, file_version.encode())
     if scalars:
         values = b"".join(
-            _length_delimited(1, _length_delimited(1, tag.encode()) + _varint(2 << 3 | 5) + struct.pack("<f", value))
+            length_delimited(1, length_delimited(1, tag.encode()) + varint(2 << 3 | 5) + struct.pack("<f", value))
             for tag, value in scalars.items())
-        message += _length_delimited(5, values)
+        message += length_delimited(5, values)
     return message
 
 
@@ -105,6 +94,7 @@ def _fields(data: bytes):
     while at < len(data):
         key, at = _read_varint(data, at)
         field, wire = key >> 3, key & 7
+        value: int | bytes
         if wire == 0:
             value, at = _read_varint(data, at)
         elif wire == 1:

@@ -20,6 +20,7 @@ from tether.algos import CQLConfig as _CQL
 from tether.algos import IQLConfig as _IQL
 from tether.algos import Learner, LearnerConfig
 from tether.algos import TD3PlusBCConfig as _TD3PlusBC
+from tether.algos.engine import dataset_spec, fit_scaling
 from tether.d3rlpy import logging as d3logging
 from tether.d3rlpy.constants import LoggingStrategy
 from tether.d3rlpy.models import DefaultEncoderFactory, VectorEncoderFactory
@@ -87,7 +88,7 @@ def _scalers(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _port(config_cls: type[LearnerConfig], encoders: dict[str, str], kwargs: dict[str, Any],
-          **translated: Any) -> LearnerConfig:
+          **translated: Any) -> _PortedConfig:
     """A tether config from d3rlpy arguments: `encoders` maps d3rlpy's encoder arguments to tether's
     hidden-width fields; arguments of the same name pass through; anything else raises."""
     kwargs = dict(kwargs)
@@ -177,12 +178,16 @@ class _PortedConfig:
 class PortedLearner(Learner):
     """A tether `Learner` whose `fit` and `fitter` also take d3rlpy's logging arguments."""
 
-    def fit(self, dataset: LoggedDataset, n_steps: int, n_steps_per_epoch: int = 10_000, **kwargs: Any):
+    # d3rlpy's argument order (logging arguments before evaluators), not the base class's: not substitutable
+    def fit(  # type: ignore[override]
+            self, dataset: LoggedDataset, n_steps: int, n_steps_per_epoch: int = 10_000,
+            **kwargs: Any) -> list[tuple[int, dict[str, Any]]]:
         for _ in self.fitter(dataset, n_steps, n_steps_per_epoch, **kwargs):
             pass
         return self.history
 
-    def fitter(self, dataset: LoggedDataset, n_steps: int, n_steps_per_epoch: int = 10_000,
+    def fitter(  # type: ignore[override]
+               self, dataset: LoggedDataset, n_steps: int, n_steps_per_epoch: int = 10_000,
                experiment_name: str | None = None, with_timestamp: bool = True, logging_steps: int = 500,
                logging_strategy: LoggingStrategy = LoggingStrategy.EPOCH, logger_adapter: Any = None,
                show_progress: bool = True, save_interval: int = 1, evaluators: dict | None = None,
@@ -223,6 +228,27 @@ class PortedLearner(Learner):
             if epoch_callback is not None:
                 epoch_callback(self, epoch, record["step"])
             yield epoch, record
+
+
+    def build_with_dataset(self, dataset: LoggedDataset) -> None:
+        """d3rlpy's: create the networks (and scaling) for `dataset` without training, as `load_model` needs."""
+        self.build(dataset_spec(dataset), fit_scaling(dataset, self.config), [_default_seed])
+
+    def save_model(self, path: str | Path) -> None:
+        """d3rlpy's weights file: here the same safe msgpack file as `save` (d3rlpy's `.pt` files and
+        tether's do not read each other)."""
+        self.save(path)
+
+    def load_model(self, path: str | Path) -> None:
+        """Load weights (and scaling) written by `save_model` into this built learner, as d3rlpy does."""
+        if self.state is None:
+            raise RuntimeError("load_model: the learner has no networks yet; call build_with_dataset(dataset) "
+                               "first, as d3rlpy requires, or use d3rlpy.load_learnable(path)")
+        loaded = Learner.load(path, device=self.device)
+        if loaded.config.get_type() != self.config.get_type() or loaded.spec != self.spec:
+            raise ValueError(f"load_model: {path} holds a {loaded.config.get_type()} for {loaded.spec}; this "
+                             f"learner is a {self.config.get_type()} for {self.spec}")
+        self.state, self.scaling, self.seeds, self._act_cache = loaded.state, loaded.scaling, loaded.seeds, {}
 
 
 def load_learnable(path: str | Path, device: str | bool | None = False) -> PortedLearner:
