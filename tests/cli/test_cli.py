@@ -52,3 +52,23 @@ def test_train_writes_a_loadable_model(tmp_path):
     learner = load_learner(tmp_path / "runs" / "bc" / "model.tether")
     assert learner.predict(make_dataset((3,), obs_dim=3).observations).shape == (3, 2)
     assert len((tmp_path / "runs" / "bc" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_export_writes_an_onnx_policy_that_acts_as_the_model(tmp_path):
+    import numpy as np
+    import pytest
+
+    from tether.algos import BCConfig
+    ort = pytest.importorskip("onnxruntime")
+
+    data = make_dataset(tuple([10] * 10), obs_dim=3, action_dim=2)
+    learner = BCConfig(hidden_dims=(8,), batch_size=16).create()
+    learner.fit(data, n_steps=10, n_steps_per_epoch=10, seeds=[0, 1], show_progress=False)
+    learner.save(tmp_path / "model.tether")
+    result = runner.invoke(app, ["export", str(tmp_path / "model.tether"), "--out", str(tmp_path / "p.onnx"),
+                                 "--seed-index", "1"])
+    assert result.exit_code == 0, result.output
+    exported = ort.InferenceSession(str(tmp_path / "p.onnx")).run(None, {"observations": data.observations[:4]})[0]
+    np.testing.assert_allclose(exported, learner.predict(data.observations[:4])[1], atol=1e-5)
+    result = runner.invoke(app, ["export", str(tmp_path / "model.tether"), "--seed-index", "2"])
+    assert result.exit_code == 2 and "holds 2 seeds" in result.output

@@ -193,6 +193,28 @@ def train(
     console.print(f"saved {path}; last epoch: {shown}")
 
 
+@app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="A learner saved by `tether train` or `save` (model.tether).")],
+    out: Annotated[Path, typer.Option("--out", help="The ONNX file to write.")] = Path("policy.onnx"),
+    seed_index: Annotated[int, typer.Option(help="Which seed of a multi-seed learner to export.")] = 0,
+    action_masks: Annotated[bool, typer.Option(help="Discrete policies: add an action_masks input.")] = False,
+) -> None:
+    """Export a saved learner's greedy policy as ONNX, to serve with onnxruntime (no Python needed)."""
+    from tether.algos import load_learner
+
+    try:
+        learner = load_learner(model)
+        seeds = learner.seed_learners()
+        if not 0 <= seed_index < len(seeds):
+            raise ValueError(f"--seed-index {seed_index}: the learner holds {len(seeds)} seeds (0..{len(seeds) - 1})")
+        path = seeds[seed_index].save_policy(out, action_masks=action_masks)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(err)
+    inputs = "'observations' and 'action_masks'" if action_masks else "'observations'"
+    console.print(f"wrote {path}: inputs {inputs}, output 'actions'")
+
+
 @app.command("run")
 def run_command(
     data: Annotated[str | None, typer.Option("--data", help="A file, Minari dataset, built-in name or scenario "
