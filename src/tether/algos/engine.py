@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
+from tether._atomic import write_atomically
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, get_algo
 from tether.data import LoggedDataset
 
@@ -203,13 +203,6 @@ def resolve_device(device: str | bool | None | jax.Device) -> jax.Device:
     except RuntimeError:
         raise ValueError(f"device {device!r}: JAX sees no GPU here; install jax[cuda12] on a GPU machine, "
                          "or use device='cpu'") from None
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 class Learner:
@@ -451,7 +444,7 @@ class Learner:
         """Write config, scaling and weights to one msgpack file, atomically (no pickle)."""
         self._require_built()
         path = Path(path)
-        _atomic_write(path, serialization.msgpack_serialize(self._payload()))
+        write_atomically(path, serialization.msgpack_serialize(self._payload()))
         return path
 
     def save_policy(self, path: str | Path, action_masks: bool = False) -> Path:
@@ -479,7 +472,7 @@ class Learner:
     def _write_checkpoint(self, run_dir: Path, epoch: int, fingerprint: str) -> None:
         payload = {**self._payload(), "epoch": epoch, "dataset_fingerprint": fingerprint,
                    "history": json.dumps(self.history)}
-        _atomic_write(run_dir / "checkpoint.msgpack", serialization.msgpack_serialize(payload))
+        write_atomically(run_dir / "checkpoint.msgpack", serialization.msgpack_serialize(payload))
 
     def _restore_checkpoint(self, run_dir: Path | None, fingerprint: str) -> int:
         path = None if run_dir is None else run_dir / "checkpoint.msgpack"

@@ -21,7 +21,6 @@ d3rlpy's `save_policy` writes TorchScript or ONNX through torch; its ONNX export
 
 from __future__ import annotations
 
-import os
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.core import ClosedJaxpr, Jaxpr, Literal, Var
 
+from tether._atomic import write_atomically
 from tether._protobuf import int_field, length_delimited, text_field, varint
 
 if TYPE_CHECKING:
@@ -302,9 +302,4 @@ def save_policy(learner: Learner, path: str | Path, action_masks: bool = False) 
     if path.suffix.lower() != ".onnx":
         raise ValueError(f"path: tether exports ONNX only (got {path.name!r}); TorchScript needs torch. "
                          "Name the file policy.onnx")
-    data = policy_model(learner, action_masks)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return path
+    return write_atomically(path, policy_model(learner, action_masks))

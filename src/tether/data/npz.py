@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tether._atomic import write_atomically
 from tether.data.dataset import ActionSpace, LoggedDataset
 from tether.data.errors import DatasetError
 
@@ -85,7 +85,4 @@ def write_npz(dataset: LoggedDataset, path: str | Path, compressed: bool = False
                               "__metadata__": np.array(json.dumps(meta, default=str))}
     buffer = io.BytesIO()
     (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_bytes(buffer.getvalue())
-    os.replace(tmp, path)
-    return path
+    return write_atomically(path, buffer.getvalue())

@@ -10,12 +10,12 @@ benchmark simulator was used, its truth and why that is not production proof.
 
 from __future__ import annotations
 
-import os
 from html import escape
 from pathlib import Path
 
 import numpy as np
 
+from tether._atomic import write_atomically
 from tether.report import svg
 
 BADGE = {"go": "#2ca02c", "investigate": "#ff7f0e", "no-go": "#d62728"}
@@ -217,10 +217,5 @@ def to_html(results: dict) -> str:
 def write_memo(results: dict, out: Path) -> tuple[Path, Path]:
     """Write `memo.md` and `memo.html` into `out`, each atomically; returns their paths."""
     out = Path(out)
-    paths = []
-    for name, text in (("memo.md", to_markdown(results)), ("memo.html", to_html(results))):
-        tmp = out / f".{name}.tmp{os.getpid()}"
-        tmp.write_text(text)
-        os.replace(tmp, out / name)
-        paths.append(out / name)
-    return paths[0], paths[1]
+    markdown = write_atomically(out / "memo.md", to_markdown(results))
+    return markdown, write_atomically(out / "memo.html", to_html(results))

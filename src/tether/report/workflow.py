@@ -10,7 +10,6 @@ learner from its last checkpoint.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,6 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from tether._atomic import write_atomically
 from tether.algos import AverageValueEstimationEvaluator, TrainingDivergedError, get_algo
 from tether.algos.engine import Evaluator, Learner
 from tether.data import LoggedDataset
@@ -81,10 +81,7 @@ class RunConfig:
 
 
 def _atomic_json(path: Path, payload) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=1, default=_jsonable))
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(payload, indent=1, default=_jsonable))
 
 
 def _jsonable(value):

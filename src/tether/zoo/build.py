@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tether._atomic import write_atomically
 from tether.envs import get_task
 from tether.zoo.policy import ZooPolicy
 from tether.zoo.registry import PACKAGE_ZOO, load_manifest
@@ -120,9 +120,7 @@ def build(task_name: str, run_dir: Path, zoo_root: Path = PACKAGE_ZOO, episodes:
     manifest["tasks"][task.name] = entry
     manifest["format"] = ("tanh-Gaussian MLP, float16 .npz (layer<i>/kernel [in,out], mean/*, log_std/*), "
                           "see tether.zoo.policy")
-    tmp = zoo_root / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, zoo_root / "manifest.json")
+    write_atomically(zoo_root / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return entry
 
 

@@ -8,12 +8,13 @@ and in generated datasets are measured with exactly these weights.
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tether._atomic import write_atomically
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 _HALF_LOG_2PI = 0.5 * np.log(2.0 * np.pi)
@@ -101,13 +102,9 @@ class ZooPolicy:
 
     def save(self, path: str | Path, dtype: str = "float16") -> None:
         """Write the policy as an `.npz` atomically (temp file, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         np.savez(buffer, **self.to_arrays(dtype))
-        tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-        tmp.write_bytes(buffer.getvalue())
-        os.replace(tmp, path)
+        write_atomically(path, buffer.getvalue())
 
     @classmethod
     def load(cls, path: str | Path) -> ZooPolicy:

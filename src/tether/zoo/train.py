@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
+from tether._atomic import write_atomically
 from tether.envs import get_task, make_env
 from tether.zoo import sac
 from tether.zoo.policy import ZooPolicy
@@ -73,20 +74,14 @@ class ReplayBuffer:
         return {n: getattr(self, n)[: self.size] for n in names}
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def save_checkpoint(run_dir: Path, state: sac.SACState, buffer: ReplayBuffer, meta: dict) -> None:
     ckpt = run_dir / "checkpoint"
     ckpt.mkdir(parents=True, exist_ok=True)
-    _atomic_write(ckpt / "state.msgpack", serialization.to_bytes(state))
+    write_atomically(ckpt / "state.msgpack", serialization.to_bytes(state))
     tmp = ckpt / f"buffer.tmp{os.getpid()}.npz"
     np.savez(tmp, **buffer.arrays())
     os.replace(tmp, ckpt / "buffer.npz")
-    _atomic_write(ckpt / "meta.json", json.dumps(meta).encode())  # written last: marks the checkpoint complete
+    write_atomically(ckpt / "meta.json", json.dumps(meta).encode())  # written last: marks the checkpoint complete
 
 
 def train(task_name: str, steps: int, run_dir: Path, seed: int = 0, eval_interval: int = 10_000,
