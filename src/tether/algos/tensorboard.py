@@ -14,7 +14,7 @@ import struct
 import time
 from pathlib import Path
 
-from tether._protobuf import length_delimited, varint
+from tether._protobuf import int_field, length_delimited, text_field, varint
 
 
 def _crc32c_table() -> list[int]:
@@ -46,12 +46,12 @@ def masked_crc32c(data: bytes) -> int:
 
 def _event(step: int, wall_time: float, *, file_version: str | None = None,
            scalars: dict[str, float] | None = None) -> bytes:
-    message = varint(1 << 3 | 1) + struct.pack("<d", wall_time) + varint(2 << 3 | 0) + varint(step)
+    message = varint(1 << 3 | 1) + struct.pack("<d", wall_time) + int_field(2, step)
     if file_version is not None:
-        message += length_delimited(3, file_version.encode())
+        message += text_field(3, file_version)
     if scalars:
         values = b"".join(
-            length_delimited(1, length_delimited(1, tag.encode()) + varint(2 << 3 | 5) + struct.pack("<f", value))
+            length_delimited(1, text_field(1, tag) + varint(2 << 3 | 5) + struct.pack("<f", value))
             for tag, value in scalars.items())
         message += length_delimited(5, values)
     return message
