@@ -60,12 +60,48 @@ def test_discrete_cql_loss_by_hand():
 
 def test_discrete_bcq_allows_only_actions_within_the_threshold():
     probs_logits = np.log(np.array([[0.6, 0.3, 0.1], [0.05, 0.05, 0.9]], np.float32))
-    state = discrete_bcq.DiscreteBCQState(q=_fixed(None), imitator=_fixed(lambda v, o: jnp.asarray(probs_logits)),
-                                          target_params={}, step=jnp.int32(0))
-    mask = np.asarray(discrete_bcq.allowed_actions(state, BATCH.observations, 0.3))
+    mask = np.asarray(discrete_bcq.allowed_actions(jnp.asarray(probs_logits), 0.3))
     np.testing.assert_array_equal(mask, [[True, True, False], [False, False, True]])
     q = jnp.asarray([[0.0, 1.0, 50.0], [9.0, 9.0, 1.0]])
     np.testing.assert_array_equal(discrete_bcq.constrained_greedy(q, jnp.asarray(mask)), [1, 2])
+
+
+def test_discrete_bcq_loss_by_hand():
+    imitation_now = np.array([[0.5, 1.0, -1.0], [2.0, 0.0, 1.0]], np.float32)
+    imitation_next = np.log(np.array([[0.6, 0.3, 0.1], [0.05, 0.05, 0.9]], np.float32))  # allows {0, 1}, {2}
+    q_next_online = np.array([[0.0, 5.0, 9.0], [2.0, 0.0, 0.0]], np.float32)  # unconstrained argmax: 2, 0
+    q_next_target = np.array([[9.0, 3.0, 7.0], [4.0, 4.0, 4.0]], np.float32)
+
+    def apply(v, obs):
+        if v["params"] == "target":
+            return jnp.asarray(q_next_target), jnp.zeros((2, 3))
+        nxt = float(obs[0, 0]) == 1.0
+        return (jnp.asarray(q_next_online if nxt else LOGITS),
+                jnp.asarray(imitation_next if nxt else imitation_now))
+
+    nets = TrainState.create(apply_fn=apply, params="online", tx=optax.sgd(0.0))
+    state = discrete_bcq.DiscreteBCQState(nets, "target", jnp.int32(0))
+    config = DiscreteBCQConfig(gamma=0.9, beta=0.5, action_flexibility=0.3)
+    value, metrics = discrete_bcq.loss("online", state, BATCH, config)
+    # constrained argmax at s' = [1, 2]; target value there 3 (the second step is terminal)
+    targets = np.array([1.0 + 0.9 * 3.0, 0.0])
+    diff = LOGITS[[0, 1], [1, 2]] - targets
+    td = np.mean(np.where(np.abs(diff) <= 1, 0.5 * diff**2, np.abs(diff) - 0.5))
+    imitation = -np.mean(_log_softmax(imitation_now)[[0, 1], [1, 2]]) + 0.5 * np.mean(imitation_now**2)
+    np.testing.assert_allclose(metrics["td_loss"], td, rtol=1e-5)
+    np.testing.assert_allclose(metrics["imitator_loss"], imitation, rtol=1e-5)
+    np.testing.assert_allclose(value, td + imitation, rtol=1e-5)
+
+
+def test_discrete_bcq_shared_encoder_has_one_torso_under_both_heads():
+    data = bandit_log(n=400)
+    learner = DiscreteBCQConfig(**SMALL, share_encoder=True).create()
+    learner.fit(data, n_steps=20, n_steps_per_epoch=20, show_progress=False)
+    params = learner.state.nets.params
+    assert sorted(params) == ["encoder", "imitator_head", "q_head"]
+    separate = DiscreteBCQConfig(**SMALL).create()
+    separate.fit(data, n_steps=20, n_steps_per_epoch=20, show_progress=False)
+    assert sorted(separate.state.nets.params) == ["imitator", "q"]
 
 
 def bandit_log(n=4000, seed=0, narrow=False):

@@ -6,13 +6,18 @@ from types import SimpleNamespace
 
 import gymnasium as gym
 import numpy as np
+import pytest
 
 from tests.conftest import make_dataset
 from tether.algos import (
     AverageValueEstimationEvaluator,
+    CompareContinuousActionDiffEvaluator,
+    CompareDiscreteActionMatchEvaluator,
     ContinuousActionDiffEvaluator,
+    DiscountedSumOfAdvantageEvaluator,
     EnvironmentEvaluator,
     InitialStateValueEstimationEvaluator,
+    SoftOPCEvaluator,
     TDErrorEvaluator,
 )
 
@@ -78,3 +83,47 @@ def test_dataset_evaluators_match_their_definitions():
                                np.mean(first.sum(1) + (0.1 * first[:, :2]).sum(1)), rtol=1e-5)
     diff = np.mean(np.sum((0.1 * tr.observations[:, :2] - tr.actions) ** 2, axis=1))
     np.testing.assert_allclose(ContinuousActionDiffEvaluator()(stub, data), diff, rtol=1e-5)
+
+
+def test_advantage_opc_and_comparison_evaluators_match_their_definitions():
+    data = make_dataset((4, 6, 5), obs_dim=3, action_dim=2)
+    stub = Stub()
+    obs, actions = data.observations.astype(np.float64), data.actions.astype(np.float64)
+    advantage = actions.sum(1) - (0.1 * obs[:, :2]).sum(1)  # Q(s, a) - Q(s, pi(s)) for the stub
+    sums = []
+    for start, end in zip(data.episode_starts, data.episode_ends, strict=True):
+        for t in range(start, end):  # sum_k gamma^k A_{t+k}, to the episode's end
+            sums.append(sum(0.9 ** (k - t) * advantage[k] for k in range(t, end)))
+    np.testing.assert_allclose(DiscountedSumOfAdvantageEvaluator()(stub, data), np.mean(sums), rtol=1e-5)
+
+    returns = data.episode_returns()
+    threshold = np.sort(returns)[1]  # the two best episodes count as successes
+    q = obs.sum(1) + actions.sum(1)
+    success = np.isin(data.episode_ids, np.flatnonzero(returns >= threshold))
+    assert 0 < success.sum() < len(q)
+    np.testing.assert_allclose(SoftOPCEvaluator(threshold)(stub, data), q[success].mean() - q.mean(), rtol=1e-5)
+    with pytest.raises(ValueError, match="return_threshold"):
+        SoftOPCEvaluator(returns.max() + 1.0)(stub, data)
+
+    tr = data.transitions()
+    expected = np.mean(np.sum((0.1 * tr.observations[:, :2] - 0.3) ** 2, axis=1))
+    np.testing.assert_allclose(CompareContinuousActionDiffEvaluator(Stub(action=0.3))(stub, data), expected,
+                               rtol=1e-5)
+
+
+class DiscreteStub:
+    """Greedy action: the sign of the first observation (or a constant)."""
+
+    def __init__(self, constant=None):
+        self.constant = constant
+
+    def predict(self, obs, action_masks=None):
+        obs = np.asarray(obs)
+        return np.full(len(obs), self.constant) if self.constant is not None else (obs[:, 0] > 0).astype(np.int64)
+
+
+def test_compare_discrete_action_match_is_the_share_of_equal_choices():
+    data = make_dataset((4, 6, 5), obs_dim=3, discrete_n=2)
+    tr = data.transitions()
+    expected = np.mean(tr.observations[:, 0] > 0)
+    assert CompareDiscreteActionMatchEvaluator(DiscreteStub(1))(DiscreteStub(), data) == pytest.approx(expected)

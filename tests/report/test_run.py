@@ -11,13 +11,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import isolate_homes
+from tether.algos import Learner
 from tether.cli.main import app
 from tether.envs import get_scenario
-from tether.report.workflow import RunConfig, run
+from tether.report.workflow import RunConfig, load_data, run
 
 SMALL = {"hidden_dims": [64, 64]}
 SIMULATOR = {"steps": {"baseline": 3000, "discrete_cql": 3000, "discrete_bcq": 3000, "fqe": 6000},
@@ -40,12 +42,24 @@ def test_go_where_a_candidate_truly_beats_the_behaviour_policy_with_support(tmp_
     assert decisions["discrete_bcq"] != "go" and truth["discrete_bcq"] == pytest.approx(truth["discrete_bc"])
     memo = (tmp_path / "memo.md").read_text()
     assert "Benchmark truth, and why it is not production proof" in memo
+    # the candidate that passed comes with its greedy policy as ONNX, named in the memo, equal to predict
+    assert results["exports"]["discrete_cql"] == {"path": "learners/discrete_cql/policy.onnx"}
+    assert "`learners/discrete_cql/policy.onnx`" in memo
+    ort = pytest.importorskip("onnxruntime")
+    data, _ = load_data(RunConfig(data="fraud", size=400, **SIMULATOR))
+    learner = Learner.load(tmp_path / "learners" / "discrete_cql" / "model.tether")
+    inputs = {"observations": data.observations.astype(np.float32)}
+    if data.action_masks is not None:
+        inputs["action_masks"] = data.action_masks
+    exported = ort.InferenceSession(str(tmp_path / "learners" / "discrete_cql" / "policy.onnx")).run(None, inputs)[0]
+    np.testing.assert_array_equal(exported, learner.predict(data.observations, action_masks=data.action_masks))
 
 
 def test_no_go_on_a_confounded_log_where_a_naive_learner_claims_a_gain(tmp_path):
     results = run(RunConfig(data="treatment-confounded", size=400, **SIMULATOR), tmp_path, log=lambda m: None)
     assert results["audit"]["verdict"] == "do-not-train"
     assert all(d["decision"] == "no-go" for d in results["decisions"].values())
+    assert results["exports"] == {}  # nothing to test or serve
     scenario_behaviour = 3.589  # exact undiscounted value of the clinicians' policy (tests/envs)
     naive = [name for name in results["candidates"]
              if results["evaluation"][name]["truth"]["undiscounted"] < scenario_behaviour

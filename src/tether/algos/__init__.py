@@ -43,10 +43,14 @@ from tether.algos.discrete_cql import DiscreteCQLConfig
 from tether.algos.engine import Learner, TrainingDivergedError
 from tether.algos.evaluators import (
     AverageValueEstimationEvaluator,
+    CompareContinuousActionDiffEvaluator,
+    CompareDiscreteActionMatchEvaluator,
     ContinuousActionDiffEvaluator,
+    DiscountedSumOfAdvantageEvaluator,
     DiscreteActionMatchEvaluator,
     EnvironmentEvaluator,
     InitialStateValueEstimationEvaluator,
+    SoftOPCEvaluator,
     TDErrorEvaluator,
     TrueValueEvaluator,
 )
@@ -56,9 +60,10 @@ from tether.algos.td3_plus_bc import TD3PlusBCConfig
 load_learner = Learner.load
 
 __all__ = [
-    "AverageValueEstimationEvaluator", "BCConfig", "BCQConfig", "CQLConfig", "ContinuousActionDiffEvaluator",
+    "AverageValueEstimationEvaluator", "BCConfig", "BCQConfig", "CQLConfig", "CompareContinuousActionDiffEvaluator",
+    "CompareDiscreteActionMatchEvaluator", "ContinuousActionDiffEvaluator", "DiscountedSumOfAdvantageEvaluator",
     "DiscreteActionMatchEvaluator", "DiscreteBCConfig", "DiscreteBCQConfig", "DiscreteCQLConfig",
     "EnvironmentEvaluator", "IQLConfig", "InitialStateValueEstimationEvaluator", "Learner", "LearnerConfig",
-    "TD3PlusBCConfig", "TDErrorEvaluator", "TrainingDivergedError", "TrueValueEvaluator", "get_algo", "load_learner",
-    "registered_algos",
+    "SoftOPCEvaluator", "TD3PlusBCConfig", "TDErrorEvaluator", "TrainingDivergedError", "TrueValueEvaluator",
+    "get_algo", "load_learner", "registered_algos",
 ]

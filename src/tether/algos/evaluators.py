@@ -131,6 +131,75 @@ class DiscreteActionMatchEvaluator:
         return float(np.mean(learner.predict(tr.observations, action_masks=tr.action_masks) == tr.actions))
 
 
+class DiscountedSumOfAdvantageEvaluator:
+    """Mean over logged steps of `sum_{t' >= t} gamma^(t' - t) (Q(s_t', a_t') - Q(s_t', pi(s_t')))` within
+    each episode (Murphy 2005): how much value the policy claims over the logged actions. More negative
+    means it prefers actions it values above the logged ones. d3rlpy restarts the sum every 1024 steps;
+    here it runs to each episode's end."""
+
+    def __init__(self, episodes: LoggedDataset | None = None, gamma: float | None = None):
+        self.episodes, self.gamma = episodes, gamma
+
+    def __call__(self, learner, dataset: LoggedDataset) -> float:
+        data = self.episodes or dataset
+        gamma = learner.config.gamma if self.gamma is None else self.gamma
+        observations = data.observations
+        masks = {} if data.action_masks is None else {"action_masks": data.action_masks}
+        advantages = (learner.predict_value(observations, data.actions)
+                      - learner.predict_value(observations, learner.predict(observations, **masks)))
+        sums = np.empty(len(advantages), np.float64)
+        for start, end in zip(data.episode_starts, data.episode_ends, strict=True):
+            running = 0.0
+            for t in range(end - 1, start - 1, -1):
+                running = float(advantages[t]) + gamma * running
+                sums[t] = running
+        return float(np.mean(sums))
+
+
+class SoftOPCEvaluator:
+    """Soft off-policy classification (Irpan et al. 2019): mean Q(s, a) over the logged steps of episodes
+    whose return is at least `return_threshold`, minus the mean over all logged steps. Larger means the
+    Q-function ranks successful behaviour higher."""
+
+    def __init__(self, return_threshold: float, episodes: LoggedDataset | None = None):
+        self.return_threshold, self.episodes = return_threshold, episodes
+
+    def __call__(self, learner, dataset: LoggedDataset) -> float:
+        data = self.episodes or dataset
+        success = data.episode_returns() >= self.return_threshold
+        if not success.any():
+            raise ValueError(f"return_threshold: no episode returns {self.return_threshold} or more (the best "
+                             f"returns {data.episode_returns().max():.4g}); lower it")
+        values = learner.predict_value(data.observations, data.actions)
+        return float(np.mean(values[success[data.episode_ids]]) - np.mean(values))
+
+
+class CompareContinuousActionDiffEvaluator:
+    """Mean over logged states of `||pi(s) - pi_base(s)||^2`: how far the learner's greedy actions lie from
+    those of `base_algo` (for example the behaviour-cloning baseline)."""
+
+    def __init__(self, base_algo, episodes: LoggedDataset | None = None, max_transitions: int = 50_000):
+        self.base_algo, self.episodes, self.max_transitions = base_algo, episodes, max_transitions
+
+    def __call__(self, learner, dataset: LoggedDataset) -> float:
+        tr = _transitions(self.episodes or dataset, self.max_transitions)
+        difference = learner.predict(tr.observations) - self.base_algo.predict(tr.observations)
+        return float(np.mean(np.sum(difference**2, axis=1)))
+
+
+class CompareDiscreteActionMatchEvaluator:
+    """Share of logged states where the learner's greedy action equals `base_algo`'s (discrete actions)."""
+
+    def __init__(self, base_algo, episodes: LoggedDataset | None = None, max_transitions: int = 50_000):
+        self.base_algo, self.episodes, self.max_transitions = base_algo, episodes, max_transitions
+
+    def __call__(self, learner, dataset: LoggedDataset) -> float:
+        tr = _transitions(self.episodes or dataset, self.max_transitions)
+        masks = {} if tr.action_masks is None else {"action_masks": tr.action_masks}
+        return float(np.mean(learner.predict(tr.observations, **masks)
+                             == self.base_algo.predict(tr.observations, **masks)))
+
+
 class TrueValueEvaluator:
     """Ground truth on a simulator: the policy's true expected return under a `tether.envs` scenario
     (exact for the tabular simulators, Monte-Carlo for classic control)."""

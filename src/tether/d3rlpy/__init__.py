@@ -17,8 +17,9 @@ import random
 
 import numpy as np
 
-from tether.d3rlpy import algos, dataset, datasets, logging, metrics, models, preprocessing
+from tether.d3rlpy import algos, constants, dataset, datasets, logging, metrics, models, ope, preprocessing
 from tether.d3rlpy.algos import load_learnable
+from tether.d3rlpy.constants import ActionSpace, LoggingStrategy
 
 
 def seed(value: int) -> None:
@@ -28,4 +29,5 @@ def seed(value: int) -> None:
     algos.set_default_seed(value)
 
 
-__all__ = ["algos", "dataset", "datasets", "load_learnable", "logging", "metrics", "models", "preprocessing", "seed"]
+__all__ = ["ActionSpace", "LoggingStrategy", "algos", "constants", "dataset", "datasets", "load_learnable", "logging",
+           "metrics", "models", "ope", "preprocessing", "seed"]

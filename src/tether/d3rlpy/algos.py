@@ -17,6 +17,9 @@ from typing import Any
 from tether.algos import BCConfig as _BC
 from tether.algos import BCQConfig as _BCQ
 from tether.algos import CQLConfig as _CQL
+from tether.algos import DiscreteBCConfig as _DiscreteBC
+from tether.algos import DiscreteBCQConfig as _DiscreteBCQ
+from tether.algos import DiscreteCQLConfig as _DiscreteCQL
 from tether.algos import IQLConfig as _IQL
 from tether.algos import Learner, LearnerConfig
 from tether.algos import TD3PlusBCConfig as _TD3PlusBC
@@ -157,6 +160,54 @@ def BCQConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
                  n_target_samples=n_action_samples, vae_decoder_tanh=False, network_init="torch")
 
 
+def _single_critic(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    kwargs = dict(kwargs)
+    if kwargs.pop("n_critics", 1) != 1:
+        raise ValueError(f"n_critics: tether's {name} has one Q-network; leave n_critics at 1")
+    return kwargs
+
+
+def DiscreteBCConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
+    """d3rlpy's `DiscreteBCConfig`: cross-entropy plus `beta` (0.5) times the mean squared logit,
+    learning rate 1e-3, batch 100."""
+    return _port(_DiscreteBC, {"encoder_factory": "hidden_dims"}, {"beta": 0.5, **kwargs})
+
+
+def DiscreteCQLConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
+    """d3rlpy's `DiscreteCQLConfig`: double DQN with the `alpha` (1.0) logsumexp penalty, learning rate
+    6.25e-5, batch 32, target copied every 8000 steps (its Atari defaults)."""
+    defaults = {"learning_rate": 6.25e-5, "batch_size": 32, "target_update_interval": 8000}
+    return _port(_DiscreteCQL, {"encoder_factory": "hidden_dims"},
+                 {**defaults, **_single_critic("DiscreteCQL", kwargs)})
+
+
+def DiscreteBCQConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
+    """d3rlpy's `DiscreteBCQConfig`: one torso under the Q and imitation heads (`share_encoder=True`),
+    `beta` 0.5, `action_flexibility` 0.3, learning rate 6.25e-5, batch 32, target every 8000 steps."""
+    defaults = {"learning_rate": 6.25e-5, "batch_size": 32, "target_update_interval": 8000, "beta": 0.5,
+                "share_encoder": True}
+    return _port(_DiscreteBCQ, {"encoder_factory": "hidden_dims"},
+                 {**defaults, **_single_critic("DiscreteBCQ", kwargs)})
+
+
+def log_dirs(name: str, with_timestamp: bool, logger_adapter: Any) -> tuple[Path | None, Path | None]:
+    """Where d3rlpy's `logger_adapter` puts an experiment: `(run directory, TensorBoard directory)`."""
+    if with_timestamp:
+        name = f"{name}_{datetime.now():%Y%m%d%H%M%S}"
+    adapters = (logger_adapter.adapter_factories if isinstance(logger_adapter, d3logging.CombineAdapterFactory)
+                else [logger_adapter or d3logging.FileAdapterFactory()])
+    run_dir = tensorboard_dir = None
+    for adapter in adapters:
+        if isinstance(adapter, d3logging.FileAdapterFactory):
+            run_dir = Path(adapter.root_dir) / name
+        elif isinstance(adapter, d3logging.TensorboardAdapterFactory):
+            tensorboard_dir = Path(adapter.root_dir) / name
+        elif not isinstance(adapter, d3logging.NoopAdapterFactory):
+            raise TypeError(f"logger_adapter: tether writes files, TensorBoard or nothing, got "
+                            f"{type(adapter).__name__}")
+    return run_dir, tensorboard_dir
+
+
 class _PortedConfig:
     """A tether config whose `create` builds a learner with d3rlpy's `fit` arguments."""
 
@@ -204,20 +255,8 @@ class PortedLearner(Learner):
         if LoggingStrategy(logging_strategy) != LoggingStrategy.EPOCH:
             raise ValueError("logging_strategy: tether logs once per epoch; use LoggingStrategy.EPOCH or a smaller "
                              "n_steps_per_epoch")
-        name = experiment_name or type(self.config).__name__.removesuffix("Config")
-        if with_timestamp:
-            name = f"{name}_{datetime.now():%Y%m%d%H%M%S}"
-        adapters = (logger_adapter.adapter_factories if isinstance(logger_adapter, d3logging.CombineAdapterFactory)
-                    else [logger_adapter or d3logging.FileAdapterFactory()])
-        run_dir = tensorboard_dir = None
-        for adapter in adapters:
-            if isinstance(adapter, d3logging.FileAdapterFactory):
-                run_dir = Path(adapter.root_dir) / name
-            elif isinstance(adapter, d3logging.TensorboardAdapterFactory):
-                tensorboard_dir = Path(adapter.root_dir) / name
-            elif not isinstance(adapter, d3logging.NoopAdapterFactory):
-                raise TypeError(f"logger_adapter: tether writes files, TensorBoard or nothing, got "
-                                f"{type(adapter).__name__}")
+        run_dir, tensorboard_dir = log_dirs(experiment_name or type(self.config).__name__.removesuffix("Config"),
+                                            with_timestamp, logger_adapter)
         tether_kwargs.setdefault("seeds", [_default_seed] if self.state is None else None)
         tether_kwargs.setdefault("run_dir", run_dir)
         for epoch, record in super().fitter(dataset, n_steps, n_steps_per_epoch, evaluators=evaluators,
@@ -256,4 +295,5 @@ def load_learnable(path: str | Path, device: str | bool | None = False) -> Porte
     return PortedLearner.load(path, device=device)
 
 
-__all__ = ["BCConfig", "BCQConfig", "CQLConfig", "IQLConfig", "PortedLearner", "TD3PlusBCConfig", "load_learnable"]
+__all__ = ["BCConfig", "BCQConfig", "CQLConfig", "DiscreteBCConfig", "DiscreteBCQConfig", "DiscreteCQLConfig",
+           "IQLConfig", "PortedLearner", "TD3PlusBCConfig", "load_learnable"]

@@ -2,14 +2,19 @@
 
 from tether.algos.evaluators import (
     AverageValueEstimationEvaluator,
+    CompareContinuousActionDiffEvaluator,
+    CompareDiscreteActionMatchEvaluator,
     ContinuousActionDiffEvaluator,
+    DiscountedSumOfAdvantageEvaluator,
     DiscreteActionMatchEvaluator,
     EnvironmentEvaluator,
     InitialStateValueEstimationEvaluator,
+    SoftOPCEvaluator,
     TDErrorEvaluator,
 )
 
 __all__ = [
-    "AverageValueEstimationEvaluator", "ContinuousActionDiffEvaluator", "DiscreteActionMatchEvaluator",
-    "EnvironmentEvaluator", "InitialStateValueEstimationEvaluator", "TDErrorEvaluator",
+    "AverageValueEstimationEvaluator", "CompareContinuousActionDiffEvaluator", "CompareDiscreteActionMatchEvaluator",
+    "ContinuousActionDiffEvaluator", "DiscountedSumOfAdvantageEvaluator", "DiscreteActionMatchEvaluator",
+    "EnvironmentEvaluator", "InitialStateValueEstimationEvaluator", "SoftOPCEvaluator", "TDErrorEvaluator",
 ]

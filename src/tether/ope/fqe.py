@@ -30,6 +30,7 @@ All heads train in one program: `vmap` over heads, `lax.scan` over steps.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -173,8 +174,9 @@ class FQE:
 
     # ------------------------------------------------------------------ training
     def fit(self, dataset: LoggedDataset, n_steps: int = 10_000, n_steps_per_epoch: int = 1_000,
-            show_progress: bool = False) -> list[float]:
-        """Train all heads; returns the estimate after each epoch (a convergence trace)."""
+            show_progress: bool = False, epoch_callback: Callable[[int, int], None] | None = None) -> list[float]:
+        """Train all heads; returns the estimate after each epoch (a convergence trace).
+        `epoch_callback(epoch, steps_done)` runs after each epoch (epochs count from 1)."""
         cfg = self.config
         data = self._prepare(dataset)
         self._dataset = dataset
@@ -213,6 +215,8 @@ class FQE:
             epoch += 1
             self.params = state[0]
             self.history.append(float(np.mean(self._head_values(dataset))))
+            if epoch_callback is not None:
+                epoch_callback(epoch, done)
         return self.history
 
     # ------------------------------------------------------------------ predictions

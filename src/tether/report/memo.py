@@ -128,8 +128,12 @@ def sections(results: dict) -> list[tuple[str, list[str], list[str]]]:
     evidence = []
     for name in candidates:
         d = decisions[name]
+        export = results.get("exports", {}).get(name)
+        serving = "" if export is None else (
+            f" Policy for the test: `{export['path']}` (ONNX, the greedy policy)." if "path" in export
+            else f" No ONNX export: {export['error'].split(';')[0]}.")
         evidence.append(f"- `{name}` ({d['decision']}): evidence: " + ("; ".join(d["evidence"]) or "none") +
-                        ". Unsafe only if: " + ("; ".join(d["unsafe_if"]) or "-") + ".")
+                        ". Unsafe only if: " + ("; ".join(d["unsafe_if"]) or "-") + "." + serving)
     out.append(("Evidence required before use on a real decision system", [
         "Offline estimates rest on assumptions no log can prove. Before any candidate acts on real cases: "
         "a guarded online test (small traffic share, a stop rule on the metric that matters, the behaviour "

@@ -3,7 +3,8 @@ support checks, the gate and the memo, in one resumable run directory.
 
 Stages write their results under `OUT/` as they finish (`config.json`, `audit.json`,
 `learners/<algo>/` with metrics, checkpoints and the saved model, `evaluation/<algo>.json`,
-`results.json`, `memo.md`, `memo.html`); `run(..., resume=True)` skips what is done and resumes a
+`results.json`, `memo.md`, `memo.html`, and `learners/<algo>/policy.onnx` for every candidate the gate
+does not reject); `run(..., resume=True)` skips what is done and resumes a
 learner from its last checkpoint.
 """
 
@@ -270,15 +271,31 @@ def run(config: RunConfig, out: Path, resume: bool = False, log=print) -> dict:
                                              audit_json["diagnostics"]["reproducibility"]["hidden_information_gap"],
                                              estimates, gains, bc_fqe, support, training[name]["instabilities"]))
         decisions[name]["improvements"] = gains
+    exports = {name: export_stage(name, data, out) for name in candidates if decisions[name]["decision"] != "no-go"}
     results = {"config": asdict(config), "fingerprint": fingerprint, "versions": versions(), "audit": audit_json,
                "behavior_value": {"mean": behavior[0], "interval": behavior[1:]}, "training": training,
                "evaluation": evaluation, "decisions": decisions, "baseline": roles.baseline,
                "candidates": candidates, "truth_kind": _truth_kind(truth), "data_summary": _data_summary(data, config),
+               "exports": exports,
                "seconds": time.perf_counter() - started}
     _atomic_json(out / "results.json", results)
     write_memo(results, out)
     log(f"memo: {out / 'memo.html'} and {out / 'memo.md'}")
     return results
+
+
+def export_stage(name: str, data: LoggedDataset, out: Path) -> dict:
+    """The greedy policy of learner `name` as `learners/<name>/policy.onnx`, for the guarded test or serving
+    the memo asks for: `{"path": ...}`, or `{"error": ...}` when the learner cannot be exported."""
+    from tether.algos import Learner
+
+    path = out / "learners" / name / "policy.onnx"
+    try:
+        Learner.load(out / "learners" / name / "model.tether").save_policy(
+            path, action_masks=data.action_space.is_discrete and data.action_masks is not None)
+    except ValueError as err:
+        return {"error": str(err)}
+    return {"path": str(path.relative_to(out))}
 
 
 def _truth_kind(truth) -> str | None:
