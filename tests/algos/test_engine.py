@@ -69,6 +69,25 @@ def test_contract_fit_predict_value_save_load(tmp_path, name):
             learner.predict_value(obs, actions)
 
 
+def test_weights_of_another_layout_or_shape_are_refused_with_the_fix(tmp_path):
+    from flax import serialization
+
+    learner = CONFIGS["discrete_bcq"].create(device="cpu")
+    learner.fit(DISCRETE_DATA, n_steps=2, n_steps_per_epoch=2, show_progress=False)
+    payload = learner._payload()
+    renamed = {**payload, "state": {**payload["state"], "q": payload["state"]["nets"]}}
+    del renamed["state"]["nets"]  # an older layout: two TrainStates where there is now one
+    (tmp_path / "old.tether").write_bytes(serialization.msgpack_serialize(renamed))
+    with pytest.raises(ValueError, match="discrete_bcq weights do not fit .* train again"):
+        load_learner(tmp_path / "old.tether")
+    params = payload["state"]["nets"]["params"]["q"]
+    first = next(iter(params))
+    params[first]["kernel"] = params[first]["kernel"][..., :-1]  # one unit short
+    (tmp_path / "narrow.tether").write_bytes(serialization.msgpack_serialize(payload))
+    with pytest.raises(ValueError, match=r"kernel.* expected"):
+        load_learner(tmp_path / "narrow.tether")
+
+
 def test_scan_of_n_updates_equals_n_single_updates():
     config = CONFIGS["td3_plus_bc"]
     algo = get_algo("td3_plus_bc")

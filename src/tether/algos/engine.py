@@ -466,7 +466,7 @@ class Learner:
         learner = cls(config, device=device)
         learner.build(DatasetSpec(**json.loads(payload["spec"])), Scaling.from_json(json.loads(payload["scaling"])),
                       json.loads(payload["seeds"]))
-        learner.state = jax.device_put(serialization.from_state_dict(learner.state, payload["state"]), learner.device)
+        learner.state = jax.device_put(_restored(learner.state, payload["state"], path, config), learner.device)
         return learner
 
     def _write_checkpoint(self, run_dir: Path, epoch: int, fingerprint: str) -> None:
@@ -483,9 +483,29 @@ class Learner:
             raise ValueError(f"the checkpoint in {run_dir} was made with another config or seeds: use a new run_dir")
         if payload["dataset_fingerprint"] != fingerprint:
             raise ValueError(f"the checkpoint in {run_dir} was trained on other data: use a new run_dir")
-        self.state = jax.device_put(serialization.from_state_dict(self.state, payload["state"]), self.device)
+        self.state = jax.device_put(_restored(self.state, payload["state"], path, self.config), self.device)
         self.history = [tuple(x) for x in json.loads(payload["history"])]
         return int(payload["epoch"])
+
+
+def _restored(template: Any, state_dict: dict, source: Path | str, config: LearnerConfig) -> Any:
+    """`template` filled from a saved state dict, refused with the fix when the saved networks' layout or
+    shapes are not those this version of tether builds for the same config."""
+    problem = None
+    try:
+        state = serialization.from_state_dict(template, state_dict)
+    except (ValueError, KeyError) as err:
+        problem = str(err)
+    else:
+        for (where, want), got in zip(jax.tree_util.tree_leaves_with_path(template), jax.tree.leaves(state),
+                                      strict=True):
+            if np.shape(want) != np.shape(got):
+                problem = f"{jax.tree_util.keystr(where)} is {np.shape(got)}, expected {np.shape(want)}"
+                break
+    if problem is not None:
+        raise ValueError(f"{source}: its {config.get_type()} weights do not fit the networks this version of tether "
+                         f"builds ({problem}); load it with the tether version that wrote it, or train again")
+    return state
 
 
 def _board_scalars(record: dict[str, Any]) -> dict[str, float]:
