@@ -1,0 +1,42 @@
+"""Where one gradient step's matmul time goes: every distinct matmul, timed alone at its shape.
+
+    python bench/matmul_sites.py [--algos td3_plus_bc,iql,bc]
+
+For each algorithm (default networks and batch sizes, the synthetic HalfCheetah-shaped data of
+`bench/algos_speed.py`): operand shapes, runs per step, microseconds per run alone, GFLOP/s, and
+share of the step's matmul time (bench/_roofline.py counts and times them). Prints only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _roofline import matmul_profile  # noqa: E402
+from algos_speed import CONFIGS, matmul_peak_flops  # noqa: E402
+from load_formats import synthetic  # noqa: E402
+
+from tether.algos.engine import update_hlo  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--algos", default="td3_plus_bc,iql,bc")
+    args = parser.parse_args()
+    data = synthetic(100_000)
+    print(f"square matmul peak: {matmul_peak_flops() / 1e9:.0f} GFLOP/s")
+    for name in args.algos.split(","):
+        profile = matmul_profile(update_hlo(CONFIGS[name]().create(device="cpu"), data))
+        alone = profile.seconds_per_step
+        print(f"{name}: {profile.flops_per_step / 1e9:.3f} GFLOP/step, matmuls alone {alone * 1e6:.0f} us/step "
+              f"({profile.flops_per_step / alone / 1e9:.0f} GFLOP/s)")
+        for site in sorted(profile.counts, key=lambda s: -profile.seconds[s] * profile.counts[s]):
+            runs, seconds = profile.counts[site], profile.seconds[site]
+            print(f"  {site.lhs_shape!s:16} x {site.rhs_shape!s:16} {site.dimension_numbers!s:40} x{runs:<4} "
+                  f"{seconds * 1e6:7.1f} us {site.flops / seconds / 1e9:6.1f} GFLOP/s {seconds * runs / alone:6.1%}")
+
+
+if __name__ == "__main__":
+    main()
