@@ -4,7 +4,8 @@
 
 For each algorithm (default networks and batch sizes, the synthetic HalfCheetah-shaped data of
 `bench/algos_speed.py`): operand shapes, runs per step, microseconds per run alone, GFLOP/s, and
-share of the step's matmul time (bench/_roofline.py counts and times them). Prints only.
+share of the step's matmul time (bench/_roofline.py counts and times them). Prints them and writes
+`bench/results/matmul_sites_cpu.{json,md}`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _results import write_results  # noqa: E402
 from _roofline import matmul_profile  # noqa: E402
 from algos_speed import CONFIGS, matmul_peak_flops  # noqa: E402
 from load_formats import synthetic  # noqa: E402
@@ -26,7 +28,9 @@ def main() -> None:
     parser.add_argument("--algos", default="td3_plus_bc,iql,bc")
     args = parser.parse_args()
     data = synthetic(100_000)
-    print(f"square matmul peak: {matmul_peak_flops() / 1e9:.0f} GFLOP/s")
+    peak = matmul_peak_flops()
+    print(f"square matmul peak: {peak / 1e9:.0f} GFLOP/s")
+    rows: list[dict] = []
     for name in args.algos.split(","):
         profile = matmul_profile(update_hlo(CONFIGS[name]().create(device="cpu"), data))
         alone = profile.seconds_per_step
@@ -36,6 +40,12 @@ def main() -> None:
             runs, seconds = profile.counts[site], profile.seconds[site]
             print(f"  {site.lhs_shape!s:16} x {site.rhs_shape!s:16} {site.dimension_numbers!s:40} x{runs:<4} "
                   f"{seconds * 1e6:7.1f} us {site.flops / seconds / 1e9:6.1f} GFLOP/s {seconds * runs / alone:6.1%}")
+            rows.append({"algorithm": name, "lhs": str(site.lhs_shape), "rhs": str(site.rhs_shape),
+                         "dimension numbers": str(site.dimension_numbers), "runs per step": runs,
+                         "us alone": round(seconds * 1e6, 1), "GFLOP/s": round(site.flops / seconds / 1e9, 1),
+                         "share of matmul time": f"{seconds * runs / alone:.1%}"})
+    write_results("matmul_sites_cpu", {"matmul_peak_gflops": peak / 1e9, "sites": rows}, rows,
+                  f"Matmuls of one gradient step, each timed alone (square peak {peak / 1e9:.0f} GFLOP/s)")
 
 
 if __name__ == "__main__":

@@ -91,7 +91,8 @@ class FQE:
         metrics.jsonl` (or where `logger_adapter` says). Returns `[(epoch, metrics), ...]`."""
         unknown = sorted(set(ignored_logging) - {"logging_steps", "logging_strategy", "save_interval"})
         if unknown:
-            raise TypeError(f"{unknown[0]}: FQE.fit has no such argument")
+            raise TypeError(f"{unknown[0]}: FQE.fit has no such argument; remove it (it takes d3rlpy's logging "
+                            "arguments, evaluators and epoch_callback)")
         run_dir, tensorboard_dir = log_dirs(experiment_name or "FQE", with_timestamp, logger_adapter)
         if run_dir is not None:
             run_dir.mkdir(parents=True, exist_ok=True)
