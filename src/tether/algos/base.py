@@ -14,9 +14,11 @@ import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
 import jax
+
+from tether.errors import ConfigError, DatasetError, did_you_mean
 
 if TYPE_CHECKING:
     from tether.algos.engine import Learner
@@ -121,6 +123,7 @@ class AlgoSpec:
     - `act(state, observations, key, *, config, deterministic) -> actions` (scaled to [-1, 1]);
       discrete learners also take `action_masks=None` and never choose a masked action
     - `q_value(state, observations, actions, *, config) -> [batch]` (None for pure imitation)
+    - `action_space`: the kind of actions it learns, `"continuous"` or `"discrete"`
     """
 
     name: str
@@ -129,6 +132,7 @@ class AlgoSpec:
     update: Callable[..., Any]
     act: Callable[..., Any]
     q_value: Callable[..., Any] | None = None
+    action_space: Literal["continuous", "discrete"] = "continuous"
 
 
 _REGISTRY: dict[str, AlgoSpec] = {}
@@ -143,12 +147,29 @@ def register(spec: AlgoSpec) -> AlgoSpec:
 
 
 def get_algo(name: str) -> AlgoSpec:
-    """The registered algorithm `name` (raises `ValueError` listing the known names)."""
+    """The registered algorithm `name` (raises `ConfigError` listing the known names)."""
     import tether.algos  # noqa: F401  (registers the built-in algorithms)
 
     if name not in _REGISTRY:
-        raise ValueError(f"unknown algorithm {name!r}: choose one of {sorted(_REGISTRY)}")
+        raise ConfigError("algorithm", f"unknown algorithm {name!r}{did_you_mean(str(name), _REGISTRY)}",
+                          f"choose one of {sorted(_REGISTRY)}")
     return _REGISTRY[name]
+
+
+def algos_for(action_space: str) -> list[str]:
+    """Names of the registered algorithms that learn `"continuous"` or `"discrete"` actions."""
+    import tether.algos  # noqa: F401
+
+    return sorted(name for name, spec in _REGISTRY.items() if spec.action_space == action_space)
+
+
+def check_action_space(name: str, dataset_kind: str) -> None:
+    """Refuse to train algorithm `name` on data of the other action kind, naming the algorithms that fit."""
+    spec = get_algo(name)
+    if spec.action_space != dataset_kind:
+        raise DatasetError("actions", f"{name} learns {spec.action_space} actions but this dataset's actions are "
+                           f"{dataset_kind}", f"use one of {algos_for(dataset_kind)}, or declare --action-space "
+                           f"{spec.action_space} if the actions were read as the wrong kind")
 
 
 def registered_algos() -> list[str]:

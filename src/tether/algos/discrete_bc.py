@@ -78,4 +78,4 @@ def act(state: DiscreteBCState, observations: jax.Array, key: PRNGKey, *, config
     return jax.random.categorical(key, logits, axis=1)
 
 
-register(AlgoSpec("discrete_bc", DiscreteBCConfig, init=init, update=update, act=act))
+register(AlgoSpec("discrete_bc", DiscreteBCConfig, init=init, update=update, act=act, action_space="discrete"))

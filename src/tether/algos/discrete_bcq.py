@@ -136,4 +136,5 @@ def q_value(state: DiscreteBCQState, observations: jax.Array, actions: jax.Array
     return chosen(state.nets.apply_fn({"params": state.nets.params}, observations)[0], actions)
 
 
-register(AlgoSpec("discrete_bcq", DiscreteBCQConfig, init=init, update=update, act=act, q_value=q_value))
+register(AlgoSpec("discrete_bcq", DiscreteBCQConfig, init=init, update=update, act=act, q_value=q_value,
+                  action_space="discrete"))

@@ -93,4 +93,5 @@ def q_value(state: DiscreteCQLState, observations: jax.Array, actions: jax.Array
     return chosen(state.q.apply_fn({"params": state.q.params}, observations), actions)
 
 
-register(AlgoSpec("discrete_cql", DiscreteCQLConfig, init=init, update=update, act=act, q_value=q_value))
+register(AlgoSpec("discrete_cql", DiscreteCQLConfig, init=init, update=update, act=act, q_value=q_value,
+                  action_space="discrete"))

@@ -9,8 +9,9 @@
 - After each chunk, non-finite metrics or a Q estimate past `divergence_threshold` stop training
   with `TrainingDivergedError`; the learner keeps the last good state and the last checkpoint is
   never overwritten by a diverged one.
-- Checkpoints and saved learners are msgpack (flax serialisation) plus JSON: loading never
-  executes code.
+- Checkpoints and saved learners are msgpack (flax serialisation) plus JSON behind a checked
+  header (`tether.algos.model_file`): loading never executes code, and refuses truncated, altered,
+  non-finite or mismatched files by name.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
-from tether._atomic import write_atomically
-from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, get_algo
+from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, check_action_space, get_algo
+from tether.algos.model_file import LEGACY_FORMAT, read_model_file, write_model_file
 from tether.data import LoggedDataset
+from tether.errors import ConfigError, DatasetError, ModelFileError
 
-FORMAT = "tether-learner-v1"
+CHECKPOINT = "checkpoint.tether"
+MIN_TRAINING_STEPS = 2  # one logged step leaves nothing to standardise observations by or to learn from
 Evaluator = Callable[["Learner", LoggedDataset], Any]
 
 
@@ -281,8 +284,14 @@ class Learner:
         from tether.algos.progress import TrainingProgress
         from tether.algos.tensorboard import TensorBoardWriter
 
-        if n_steps < 1 or n_steps_per_epoch < 1:
-            raise ValueError("n_steps and n_steps_per_epoch must be positive")
+        for name, value in (("n_steps", n_steps), ("n_steps_per_epoch", n_steps_per_epoch)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ConfigError(name, f"must be a positive whole number of steps, got {value!r}",
+                                  f"pass {name}=1 or more")
+        check_action_space(self.config.get_type(), dataset.action_space.kind)
+        if dataset.n_steps < MIN_TRAINING_STEPS:
+            raise DatasetError("rows", f"the dataset holds {dataset.n_steps} logged step(s), too few to train on",
+                               f"log at least {MIN_TRAINING_STEPS} steps")
         run_dir = Path(run_dir) if run_dir is not None else None
         seeds = list(seeds) if seeds is not None else (self.seeds if self.state is not None else [0])
         if self.state is None or self.spec != dataset_spec(dataset) or seeds != self.seeds:
@@ -436,16 +445,14 @@ class Learner:
     # ---------------------------------------------------------------- persistence
     def _payload(self) -> dict[str, Any]:
         spec, scaling = self._require_built()
-        return {"format": FORMAT, "config": json.dumps(self.config.to_json()), "spec": json.dumps(asdict(spec)),
+        return {"format": LEGACY_FORMAT, "config": json.dumps(self.config.to_json()), "spec": json.dumps(asdict(spec)),
                 "scaling": json.dumps(scaling.to_json()), "seeds": json.dumps(self.seeds),
                 "state": serialization.to_state_dict(jax.device_get(self.state))}
 
     def save(self, path: str | Path) -> Path:
-        """Write config, scaling and weights to one msgpack file, atomically (no pickle)."""
+        """Write config, scaling and weights to one file behind a checked header, atomically (no pickle)."""
         self._require_built()
-        path = Path(path)
-        write_atomically(path, serialization.msgpack_serialize(self._payload()))
-        return path
+        return write_model_file(path, "learner", self.config.get_type(), self._payload())
 
     def save_policy(self, path: str | Path, action_masks: bool = False) -> Path:
         """Export the greedy policy (`predict`) to an ONNX file for serving (see `tether.algos.export`).
@@ -457,11 +464,14 @@ class Learner:
         return save_policy(self, path, action_masks)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | bool | None = False) -> Self:
-        """Load a learner written by `save` (works on a machine without a GPU)."""
-        payload = serialization.msgpack_restore(Path(path).read_bytes())
-        if payload.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a tether learner file (format {payload.get('format')!r})")
+    def load(cls, path: str | Path, device: str | bool | None = False, algorithm: str | None = None) -> Self:
+        """Load a learner written by `save` (works on a machine without a GPU).
+
+        Raises:
+            ModelFileError: the file is missing, truncated, altered, non-finite, not a learner, of another
+                algorithm than `algorithm` (when given), or of a layout this version does not build.
+        """
+        payload = read_model_file(path, "learner", algorithm)
         config = LearnerConfig.from_json(json.loads(payload["config"]))
         learner = cls(config, device=device)
         learner.build(DatasetSpec(**json.loads(payload["spec"])), Scaling.from_json(json.loads(payload["scaling"])),
@@ -472,20 +482,27 @@ class Learner:
     def _write_checkpoint(self, run_dir: Path, epoch: int, fingerprint: str) -> None:
         payload = {**self._payload(), "epoch": epoch, "dataset_fingerprint": fingerprint,
                    "history": json.dumps(self.history)}
-        write_atomically(run_dir / "checkpoint.msgpack", serialization.msgpack_serialize(payload))
+        write_model_file(run_dir / CHECKPOINT, "checkpoint", self.config.get_type(), payload)
 
     def _restore_checkpoint(self, run_dir: Path | None, fingerprint: str) -> int:
-        path = None if run_dir is None else run_dir / "checkpoint.msgpack"
+        path = None if run_dir is None else run_dir / CHECKPOINT
         if path is None or not path.exists():
-            raise FileNotFoundError(f"resume=True but there is no checkpoint at {path}: run without resume first")
-        payload = serialization.msgpack_restore(path.read_bytes())
+            raise ModelFileError(str(path) if path else "run_dir", "no checkpoint to resume from",
+                                 "train without resume first (or point to the run directory that holds it)")
+        payload = read_model_file(path, "checkpoint", self.config.get_type())
         if json.loads(payload["config"]) != self.config.to_json() or json.loads(payload["seeds"]) != self.seeds:
-            raise ValueError(f"the checkpoint in {run_dir} was made with another config or seeds: use a new run_dir")
-        if payload["dataset_fingerprint"] != fingerprint:
-            raise ValueError(f"the checkpoint in {run_dir} was trained on other data: use a new run_dir")
+            raise ModelFileError(str(path), "was made with another config or seeds",
+                                 "resume with the same config and seeds, or use a new run directory")
+        if payload.get("dataset_fingerprint") != fingerprint:
+            raise ModelFileError(str(path), "was trained on other data", "use a new run directory")
         self.state = jax.device_put(_restored(self.state, payload["state"], path, self.config), self.device)
         self.history = [tuple(x) for x in json.loads(payload["history"])]
         return int(payload["epoch"])
+
+
+def has_checkpoint(run_dir: str | Path) -> bool:
+    """Whether `run_dir` holds a checkpoint that `fit(..., resume=True)` can continue from."""
+    return (Path(run_dir) / CHECKPOINT).exists()
 
 
 def _restored(template: Any, state_dict: dict, source: Path | str, config: LearnerConfig) -> Any:
@@ -494,7 +511,7 @@ def _restored(template: Any, state_dict: dict, source: Path | str, config: Learn
     problem = None
     try:
         state = serialization.from_state_dict(template, state_dict)
-    except (ValueError, KeyError) as err:
+    except (ValueError, KeyError, TypeError) as err:
         problem = str(err)
     else:
         for (where, want), got in zip(jax.tree_util.tree_leaves_with_path(template), jax.tree.leaves(state),
@@ -503,8 +520,9 @@ def _restored(template: Any, state_dict: dict, source: Path | str, config: Learn
                 problem = f"{jax.tree_util.keystr(where)} is {np.shape(got)}, expected {np.shape(want)}"
                 break
     if problem is not None:
-        raise ValueError(f"{source}: its {config.get_type()} weights do not fit the networks this version of tether "
-                         f"builds ({problem}); load it with the tether version that wrote it, or train again")
+        raise ModelFileError(str(source), f"its {config.get_type()} weights do not fit the networks this version of "
+                             f"tether builds ({problem})", "load it with the tether version that wrote it, or train "
+                             "again")
     return state
 
 

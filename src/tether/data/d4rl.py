@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 
 from tether.data._h5 import open_h5, read_h5_dataset
-from tether.data.dataset import ActionSpace, LoggedDataset
+from tether.data.dataset import ActionKind, ActionSpace, LoggedDataset, infer_action_space, parse_metadata_json
 from tether.data.errors import DatasetError
 
 D4RL_MAX_EPISODE_STEPS = 1000
@@ -58,13 +58,13 @@ def _walk(handle: h5py.File, path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def read_d4rl_hdf5(path: str | Path, action_space: ActionSpace | None = None) -> LoggedDataset:
+def read_d4rl_hdf5(path: str | Path, action_space: ActionSpace | ActionKind | None = None) -> LoggedDataset:
     """Read a D4RL HDF5 file into a `LoggedDataset`.
 
     Args:
         path: the `.hdf5` file (for example `~/.d4rl/datasets/hopper_medium-v2.hdf5`).
-        action_space: declared action bounds; D4RL's MuJoCo tasks use `[-1, 1]` per dimension,
-            the default.
+        action_space: declared action space, or its kind; by default one column of whole numbers
+            0..255 is discrete, anything else continuous with D4RL's bounds `[-1, 1]` per dimension.
 
     Raises:
         DatasetError: the file is unreadable, lacks a required key, or its arrays are invalid.
@@ -90,9 +90,10 @@ def read_d4rl_hdf5(path: str | Path, action_space: ActionSpace | None = None) ->
                            "the file is inconsistent: regenerate it")
     for key, value in arrays.items():
         if key.startswith("metadata/") and np.ndim(value) == 0:
-            metadata[key] = value.decode() if isinstance(value, bytes) else value.item()
+            metadata[key] = value.decode(errors="replace") if isinstance(value, bytes) else value.item()
     if "metadata/tether_json" in metadata:
-        metadata.update(json.loads(metadata.pop("metadata/tether_json")))
+        metadata.update(parse_metadata_json(str(metadata.pop("metadata/tether_json")), str(path),
+                                            "metadata/tether_json"))
     if any(k.startswith("metadata/policy/") for k in arrays):
         metadata["d4rl_policy_weights_in_file"] = True
     parsed = parse_d4rl_name(path.stem)
@@ -102,9 +103,15 @@ def read_d4rl_hdf5(path: str | Path, action_space: ActionSpace | None = None) ->
               if k not in _STEP_KEYS and k != "infos/action_log_probs" and not k.startswith("metadata/")
               and np.ndim(v) >= 1 and len(v) == n}
     log_probs = arrays.get("infos/action_log_probs")
-    if action_space is None:
-        action_dim = arrays["actions"].shape[-1]
-        action_space = ActionSpace.continuous(-np.ones(action_dim), np.ones(action_dim))
+    if not isinstance(action_space, ActionSpace):
+        inferred, note = infer_action_space(arrays["actions"], action_space)
+        if inferred.is_discrete:
+            action_space = inferred
+        else:
+            action_dim = np.atleast_2d(arrays["actions"].T).T.shape[-1]
+            action_space = ActionSpace.continuous(-np.ones(action_dim), np.ones(action_dim))
+            note = "continuous with D4RL's bounds [-1, 1] per dimension (declare the true bounds)"
+        metadata["action_space_inferred"] = note
     return LoggedDataset.from_end_flags(
         observations=arrays["observations"], actions=arrays["actions"], rewards=arrays["rewards"],
         terminations=terminals, truncations=timeouts & ~terminals, action_space=action_space,

@@ -10,7 +10,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from tether.data.errors import DatasetError
+from tether.errors import ConfigError, DatasetError
 
 
 @dataclass(frozen=True)
@@ -83,17 +83,89 @@ class ActionSpace:
         return {"kind": "continuous", "low": low.tolist(), "high": high.tolist()}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ActionSpace:
-        """The space `to_json` wrote."""
-        if data.get("kind") == "discrete":
-            return cls.discrete(data["n"])
-        return cls.continuous(data["low"], data["high"])
+    def from_json(cls, data: Any) -> ActionSpace:
+        """The space `to_json` wrote (raises `DatasetError` for anything else)."""
+        try:
+            if data.get("kind") == "discrete":
+                return cls.discrete(int(data["n"]))
+            if data.get("kind") == "continuous":
+                return cls.continuous(data["low"], data["high"])
+        except (AttributeError, KeyError, TypeError, ValueError) as err:
+            if isinstance(err, DatasetError):
+                raise
+            raise DatasetError("action_space", f"stored as {str(data)[:80]!r}, which is not a valid space ({err!r})",
+                               "store {'kind': 'discrete', 'n': N} or {'kind': 'continuous', 'low': [...], "
+                               "'high': [...]}, or declare the action space when loading") from None
+        raise DatasetError("action_space", f"stored with kind {str(data)[:80]!r}",
+                           "store kind 'discrete' or 'continuous', or declare the action space when loading")
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ActionSpace) and self.to_json() == other.to_json()
 
     def __hash__(self) -> int:
         return hash(json.dumps(self.to_json()))
+
+
+MAX_INFERRED_DISCRETE_ACTIONS = 256  # more distinct integral ids than this read as continuous unless declared
+ActionKind = Literal["continuous", "discrete"]
+
+
+def infer_action_space(actions: np.ndarray, kind: ActionKind | None = None) -> tuple[ActionSpace, str]:
+    """The action space logged `actions` (`[N]` or `[N, d]`) imply, and a note saying why.
+
+    One column of integral values in `0..255` (stored as ints or as floats such as 0.0/1.0/2.0) is
+    discrete with `n = max + 1`; anything else is continuous with the logged min/max as bounds.
+    `kind` overrides the guess (a user's `--action-space`); discrete then needs integral ids >= 0.
+    """
+    values = np.asarray(actions)
+    if values.ndim == 1:
+        values = values[:, None]
+    numeric = values.dtype.kind in "biuf" and len(values) > 0
+    finite = numeric and bool(np.isfinite(values).all())
+    integral = finite and values.shape[1] == 1 and bool(np.all(values == np.round(values))) and values.min() >= 0
+    if kind == "discrete" or (kind is None and integral and values.max() < MAX_INFERRED_DISCRETE_ACTIONS):
+        if not integral:
+            raise DatasetError("actions", "are declared discrete but are not one column of whole numbers >= 0",
+                               "map each action to an id 0..n-1, or declare the actions continuous")
+        n = int(values.max()) + 1
+        why = "declared discrete" if kind == "discrete" else (
+            f"inferred discrete: one column of whole numbers 0..{n - 1}"
+            + ("" if np.issubdtype(values.dtype, np.integer) else " stored as floats"))
+        return ActionSpace.discrete(n), f"{why}; n={n} from the largest logged id (declare it if larger)"
+    if not finite:
+        raise DatasetError("actions", "must be finite numbers to infer continuous bounds",
+                           "drop or impute the non-finite actions, or declare the action space")
+    why = "declared continuous" if kind == "continuous" else (
+        "inferred continuous: " + ("more than one dimension" if values.shape[1] > 1 else
+                                   "fractional or negative values" if not integral else
+                                   f"{MAX_INFERRED_DISCRETE_ACTIONS} or more distinct ids"))
+    space = ActionSpace.continuous(values.min(axis=0), values.max(axis=0))
+    return space, f"{why}; bounds from the logged min/max (declare the true bounds)"
+
+
+def parse_metadata_json(text: str | bytes, source: str, what: str = "metadata") -> dict[str, Any]:
+    """A file's JSON metadata as a dict, or a `DatasetError` naming the file and where the JSON breaks."""
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        decode = isinstance(err, json.JSONDecodeError)
+        where = f"line {err.lineno} column {err.colno}: {err.msg}" if decode else str(err)
+        raise DatasetError(source, f"its {what} is not valid JSON ({where})",
+                           f"repair or delete the {what} (tether rewrites it when it saves the dataset)") from None
+    if not isinstance(value, dict):
+        raise DatasetError(source, f"its {what} is JSON {type(value).__name__}, not an object",
+                           f"store the {what} as a JSON object, or delete it")
+    return value
+
+
+def parse_action_kind(text: str | None) -> ActionKind | None:
+    """`"discrete"`, `"continuous"` or None (infer), as a user writes it after `--action-space`."""
+    if text is None or text == "auto":
+        return None
+    if text not in ("discrete", "continuous"):
+        raise ConfigError("--action-space", f"unknown action space {text!r}",
+                          "use 'discrete', 'continuous' or 'auto' (infer from the logged actions)")
+    return text  # type: ignore[return-value]
 
 
 class Transitions(NamedTuple):

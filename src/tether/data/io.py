@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
-from tether.data.dataset import ActionSpace, LoggedDataset
+from tether.data.dataset import ActionKind, ActionSpace, LoggedDataset, infer_action_space
 from tether.data.errors import DatasetError
 from tether.data.tabular import TabularSchema
 
@@ -31,7 +32,7 @@ def detect_format(path: Path) -> str:
 
 
 def load_dataset(source: str | Path, *, format: Format | None = None, schema: TabularSchema | None = None,
-                 action_space: ActionSpace | None = None) -> LoggedDataset:
+                 action_space: ActionSpace | ActionKind | None = None) -> LoggedDataset:
     """Load a logged dataset from a path, a Minari id or a built-in dataset name.
 
     Args:
@@ -39,7 +40,8 @@ def load_dataset(source: str | Path, *, format: Format | None = None, schema: Ta
             or a built-in name such as `halfcheetah-medium-v5` (see `tether datasets list`).
         format: force a format instead of guessing from the suffix.
         schema: column names of a Parquet/CSV long-format log.
-        action_space: declare the action space when the file does not carry it.
+        action_space: declare the action space, or only its kind (`"discrete"` or `"continuous"`),
+            overriding what the file stores or what the logged actions suggest.
 
     Raises:
         DatasetError: nothing readable at `source`, or the data are invalid.
@@ -60,7 +62,7 @@ def load_dataset(source: str | Path, *, format: Format | None = None, schema: Ta
     """
     path = Path(source).expanduser()
     if format is None and not path.exists():
-        return _load_by_name(str(source))
+        return with_action_space(_load_by_name(str(source)), action_space)
     fmt = format or detect_format(path)
     if fmt == "d4rl":
         from tether.data.d4rl import read_d4rl_hdf5
@@ -69,7 +71,7 @@ def load_dataset(source: str | Path, *, format: Format | None = None, schema: Ta
     if fmt == "minari":
         from tether.data.minari_format import read_minari
 
-        return read_minari(path.parent if path.name == "main_data.hdf5" else path)
+        return with_action_space(read_minari(path.parent if path.name == "main_data.hdf5" else path), action_space)
     if fmt in ("parquet", "csv"):
         from tether.data.tabular import read_csv, read_parquet
 
@@ -79,6 +81,18 @@ def load_dataset(source: str | Path, *, format: Format | None = None, schema: Ta
 
         return read_npz(path, action_space=action_space)
     raise DatasetError("format", f"unknown format {fmt!r}", f"use one of {FORMATS}")
+
+
+def with_action_space(dataset: LoggedDataset, action_space: ActionSpace | ActionKind | None) -> LoggedDataset:
+    """`dataset` with a declared space, or re-inferred as the declared kind when it holds the other one."""
+    if action_space is None or action_space == dataset.action_space or action_space == dataset.action_space.kind:
+        return dataset
+    if not isinstance(action_space, ActionSpace):
+        action_space, note = infer_action_space(dataset.actions, action_space)
+        dataset = replace(dataset, metadata={**dataset.metadata, "action_space_inferred": note})
+    actions = dataset.actions.reshape(len(dataset.actions), -1)
+    actions = actions[:, 0].astype("int64") if action_space.is_discrete else actions.astype("float32")
+    return replace(dataset, actions=actions, action_space=action_space)
 
 
 def _load_by_name(name: str) -> LoggedDataset:

@@ -20,8 +20,9 @@ from typing import Any, cast
 import gymnasium as gym
 import numpy as np
 
+from tether._env_ids import is_trusted_env_id
 from tether.data._h5 import open_h5, read_h5_dataset
-from tether.data.dataset import ActionSpace, LoggedDataset
+from tether.data.dataset import ActionSpace, LoggedDataset, parse_metadata_json
 from tether.data.errors import DatasetError
 
 
@@ -62,18 +63,19 @@ def read_minari(source: str | Path) -> LoggedDataset:
     Raises:
         DatasetError: no such dataset, an unsupported storage or space, or invalid arrays.
     """
-    from minari.serialization import deserialize_space
-
     data_dir = resolve_minari_path(source)
-    meta = json.loads((data_dir / "metadata.json").read_text())
+    meta_path = data_dir / "metadata.json"
+    meta = parse_metadata_json(meta_path.read_bytes(), str(meta_path))
+    # Without stored spaces Minari would build the environment its env_spec names (an entry point the
+    # data chose) to find them: refuse before handing the directory to the library.
+    if "action_space" not in meta or "observation_space" not in meta:
+        raise DatasetError(str(meta_path), "has no observation_space/action_space",
+                           "re-create the dataset with Minari >= 0.5 (tether never builds the env_spec's environment)")
+    action_space = _space_to_action_space(_stored_space(meta, "action_space", meta_path))
+    if not isinstance(_stored_space(meta, "observation_space", meta_path), gym.spaces.Box):
+        raise DatasetError("observation_space", "only Box observations are supported", "flatten observations first")
     if meta.get("data_format", "hdf5") != "hdf5":
         return _read_through_minari(data_dir, meta)
-    if "action_space" not in meta or "observation_space" not in meta:
-        raise DatasetError("metadata.json", "has no observation_space/action_space",
-                           "re-create the dataset with Minari >= 0.5")
-    action_space = _space_to_action_space(deserialize_space(meta["action_space"]))
-    if not isinstance(deserialize_space(meta["observation_space"]), gym.spaces.Box):
-        raise DatasetError("observation_space", "only Box observations are supported", "flatten observations first")
     columns: dict[str, list] = {k: [] for k in ("obs", "next_obs", "act", "rew", "term", "trunc", "logp")}
     with open_h5(data_dir / "main_data.hdf5") as handle:
         for name in _episode_groups(handle):
@@ -94,13 +96,13 @@ def read_minari(source: str | Path) -> LoggedDataset:
     if not columns["rew"]:
         raise DatasetError(str(data_dir), "holds no episodes", "write at least one episode")
     lengths = [len(r) for r in columns["rew"]]
-    tether_meta = meta.get("tether", {})
+    tether_meta = _tether_entry(meta, meta_path)
     metadata = {"source": "minari", "dataset_id": meta.get("dataset_id"), **tether_meta}
     for key in ("ref_min_score", "ref_max_score"):
         if key in meta:
             metadata[key] = meta[key]
-    if "env_spec" in meta and meta["env_spec"]:
-        metadata.setdefault("env_id", json.loads(meta["env_spec"]).get("id"))
+    if meta.get("env_spec"):
+        metadata.setdefault("env_id", _env_spec_id(meta["env_spec"], meta_path))
     return LoggedDataset(
         observations=np.concatenate(columns["obs"]), actions=np.concatenate(columns["act"]),
         rewards=np.concatenate(columns["rew"]), terminations=np.concatenate(columns["term"]),
@@ -109,6 +111,32 @@ def read_minari(source: str | Path) -> LoggedDataset:
         action_space=action_space, next_observations=np.concatenate(columns["next_obs"]),
         behavior_log_probs=np.concatenate(columns["logp"]) if len(columns["logp"]) == len(lengths) else None,
         metadata=metadata)
+
+
+def _stored_space(meta: dict, key: str, meta_path: Path) -> gym.Space:
+    """A space Minari serialised into `metadata.json`, or a `DatasetError` naming the key."""
+    from minari.serialization import deserialize_space
+
+    try:
+        return deserialize_space(meta[key])
+    except Exception as err:  # Minari raises whatever its JSON walk meets
+        raise DatasetError(str(meta_path), f"its {key} cannot be read ({type(err).__name__}: {str(err)[:80]})",
+                           "re-create the dataset with Minari >= 0.5") from None
+
+
+def _tether_entry(meta: dict, meta_path: Path) -> dict:
+    entry = meta.get("tether", {})
+    if not isinstance(entry, dict):
+        raise DatasetError(str(meta_path), f"its 'tether' entry is JSON {type(entry).__name__}, not an object",
+                           "store tether's metadata as a JSON object, or delete the entry")
+    return entry
+
+
+def _env_spec_id(env_spec: object, meta_path: Path) -> str | None:
+    """The `id` inside Minari's `env_spec` JSON string (only the id: entry points are never read)."""
+    spec = parse_metadata_json(env_spec, str(meta_path), "env_spec") if isinstance(env_spec, str | bytes) else None
+    value = spec.get("id") if spec else None
+    return value if isinstance(value, str) else None
 
 
 def _read_through_minari(data_dir: Path, meta: dict) -> LoggedDataset:
@@ -134,7 +162,8 @@ def _read_through_minari(data_dir: Path, meta: dict) -> LoggedDataset:
         terminations=np.concatenate([np.asarray(e.terminations) for e in episodes]),
         truncations=np.concatenate([np.asarray(e.truncations) for e in episodes]),
         episode_starts=np.concatenate([[0], np.cumsum(lengths)[:-1]]), action_space=action_space,
-        metadata={"source": "minari", "dataset_id": meta.get("dataset_id"), **meta.get("tether", {})})
+        metadata={"source": "minari", "dataset_id": meta.get("dataset_id"),
+                  **_tether_entry(meta, data_dir / "metadata.json")})
 
 
 def _gym_action_space(space: ActionSpace) -> gym.Space:
@@ -185,11 +214,8 @@ def _write_minari_data(dataset: LoggedDataset, dataset_id: str, data_dir: Path, 
     obs_dim = dataset.observation_dim
     observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
     env_spec = None
-    if dataset.metadata.get("env_id"):
-        try:
-            env_spec = gym.spec(dataset.metadata["env_id"])
-        except gym.error.Error:
-            env_spec = None
+    if is_trusted_env_id(dataset.metadata.get("env_id")):  # gym.spec would import a `module:` id's module
+        env_spec = gym.spec(dataset.metadata["env_id"])
     storage = storage_cls.new(data_dir, observation_space=observation_space,
                               action_space=_gym_action_space(dataset.action_space), env_spec=env_spec)
     with open_h5(data_dir / "main_data.hdf5", "a") as handle:

@@ -17,11 +17,20 @@ from typing import Any
 import numpy as np
 
 from tether._atomic import write_atomically
-from tether.data.dataset import ActionSpace, LoggedDataset
+from tether.data.dataset import ActionKind, ActionSpace, LoggedDataset, infer_action_space, parse_metadata_json
 from tether.data.errors import DatasetError
 
 
-def read_npz(path: str | Path, action_space: ActionSpace | None = None) -> LoggedDataset:
+def _text(value: np.ndarray | str, path: Path) -> str:
+    """A JSON string stored as a 0-d array; anything else is refused naming the file."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "US" or array.ndim != 0:
+        raise DatasetError(str(path), f"holds a {array.dtype} array of shape {array.shape} where a JSON string "
+                           "belongs (__metadata__ / __action_space__)", "store them as np.array(json.dumps(...))")
+    return str(array)
+
+
+def read_npz(path: str | Path, action_space: ActionSpace | ActionKind | None = None) -> LoggedDataset:
     """Read an `.npz` dataset (never unpickling anything)."""
     path = Path(path)
     if not path.exists():
@@ -39,11 +48,12 @@ def read_npz(path: str | Path, action_space: ActionSpace | None = None) -> Logge
         raise DatasetError(str(path), f"cannot be read as .npz ({err})", "check the file is complete") from None
     except (OSError, zipfile.BadZipFile, EOFError) as err:
         raise DatasetError(str(path), f"cannot be read as .npz ({err})", "the file is truncated or corrupt") from None
-    metadata = json.loads(str(arrays.pop("__metadata__", "{}")))
+    metadata = parse_metadata_json(_text(arrays.pop("__metadata__", "{}"), path), str(path), "__metadata__")
     metadata.setdefault("source", "npz")
-    if "__action_space__" in arrays and action_space is None:
-        action_space = ActionSpace.from_json(json.loads(str(arrays.pop("__action_space__"))))
-    arrays.pop("__action_space__", None)
+    stored_space = arrays.pop("__action_space__", None)
+    if stored_space is not None and not isinstance(action_space, ActionSpace):
+        space = ActionSpace.from_json(parse_metadata_json(_text(stored_space, path), str(path), "__action_space__"))
+        action_space = space if action_space in (None, space.kind) else action_space
     for key in ("observations", "actions", "rewards"):
         if key not in arrays:
             raise DatasetError(key, f"missing from {path.name} (arrays: {sorted(arrays)})",
@@ -52,17 +62,13 @@ def read_npz(path: str | Path, action_space: ActionSpace | None = None) -> Logge
     truncations = arrays.pop("truncations", arrays.pop("timeouts", None))
     if terminations is None:
         raise DatasetError("terminations", f"missing from {path.name}", "save a terminations (or terminals) flag array")
-    n = len(arrays["rewards"])
+    n = len(np.atleast_1d(arrays["rewards"]))
     terminations = np.ravel(terminations).astype(bool)
     truncations = np.zeros(n, bool) if truncations is None else np.ravel(truncations).astype(bool)
     starts = arrays.pop("episode_starts", None)
-    if action_space is None:
-        actions = arrays["actions"]
-        if np.issubdtype(actions.dtype, np.integer):
-            action_space = ActionSpace.discrete(int(actions.max()) + 1)
-        else:
-            raise DatasetError("action_space", "is not stored in this file",
-                               "pass action_space=ActionSpace.continuous(low, high)")
+    if not isinstance(action_space, ActionSpace):
+        action_space, note = infer_action_space(arrays["actions"], action_space)
+        metadata["action_space_inferred"] = note
     extras = {k.removeprefix("extras/"): arrays.pop(k) for k in list(arrays) if k.startswith("extras/")}
     fields = dict(
         observations=arrays["observations"], actions=arrays["actions"], rewards=arrays["rewards"],

@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tether.data.dataset import ActionSpace, LoggedDataset
+from tether.data.dataset import ActionKind, ActionSpace, LoggedDataset, infer_action_space, parse_metadata_json
 from tether.data.errors import DatasetError
 
 
@@ -88,9 +88,32 @@ def _matrix(table: pa.Table, name: str) -> tuple[np.ndarray, list[str]]:
     return values, used
 
 
+def _check_numeric(table: pa.Table, name: str) -> None:
+    """Refuse a text column (or list of text) naming the column, the first row that is not a number and the fix."""
+    column = table[name].combine_chunks()
+    kind = column.type
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        kind = kind.value_type
+        lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+        rows = np.repeat(np.arange(len(column)), np.nan_to_num(lengths).astype(int))
+        values = pc.list_flatten(column).to_pylist()
+    else:
+        rows, values = np.arange(len(column)), column.to_pylist()
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)):
+        return
+    for row, value in zip(rows, values, strict=True):
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            raise DatasetError(name, f"holds text {str(value)[:40]!r}, not a number", "log numbers only (encode "
+                               "categories as ids, or drop the text)", where=f"row {int(row)}") from None
+    raise DatasetError(name, "holds numbers stored as text", "write the column as numbers", where="row 0")
+
+
 def _optional_matrix(table: pa.Table, name: str) -> tuple[np.ndarray | None, list[str]]:
     """`_matrix`, or `(None, [])` when the table has no such column."""
     if name in table.column_names:
+        _check_numeric(table, name)
         column = table[name].combine_chunks()
         kind = column.type
         if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
@@ -103,6 +126,8 @@ def _optional_matrix(table: pa.Table, name: str) -> tuple[np.ndarray | None, lis
             return values.reshape(len(column), -1), [name]
         return column.to_numpy(zero_copy_only=False)[:, None], [name]
     wide = _wide_columns(table, name)
+    for column_name in wide:
+        _check_numeric(table, column_name)
     if wide:
         return np.stack([table[c].to_numpy(zero_copy_only=False) for c in wide], axis=1), wide
     return None, []
@@ -112,10 +137,12 @@ def _field_for(name: str) -> str:
     return {"obs": "observation", "action": "action"}.get(name, name)
 
 
-def _column(table: pa.Table, name: str, field: str) -> np.ndarray:
+def _column(table: pa.Table, name: str, field: str, numeric: bool = True) -> np.ndarray:
     if name not in table.column_names:
         raise DatasetError(name, f"no such column (columns: {table.column_names[:12]})",
                            f"rename your column or map it: TabularSchema({field}='your_column')")
+    if numeric:
+        _check_numeric(table, name)
     return table[name].to_numpy(zero_copy_only=False)
 
 
@@ -137,13 +164,13 @@ def _order_rows(episode_ids: np.ndarray, steps: np.ndarray | None) -> np.ndarray
 
 
 def table_to_dataset(table: pa.Table, schema: TabularSchema | None = None,
-                     action_space: ActionSpace | None = None, metadata: dict | None = None,
+                     action_space: ActionSpace | ActionKind | None = None, metadata: dict | None = None,
                      extras_dtypes: dict[str, str] | None = None) -> LoggedDataset:
     """Convert a long-format Arrow table into a `LoggedDataset` (see the module docstring)."""
     schema = schema or TabularSchema()
     if table.num_rows == 0:
         raise DatasetError("rows", "the table is empty", "log at least one step")
-    episode_ids = _column(table, schema.episode_id, "episode_id")
+    episode_ids = _column(table, schema.episode_id, "episode_id", numeric=False)
     steps = None
     if schema.step and schema.step in table.column_names:
         steps = _column(table, schema.step, "step").astype(np.int64)
@@ -163,8 +190,8 @@ def table_to_dataset(table: pa.Table, schema: TabularSchema | None = None,
         used.add(schema.propensity)
         with np.errstate(divide="ignore", invalid="ignore"):
             optional["behavior_log_probs"] = np.log(_column(table, schema.propensity, "propensity").astype(np.float64))
-    if action_space is None:
-        action_space, note = _infer_action_space(actions)
+    if not isinstance(action_space, ActionSpace):
+        action_space, note = infer_action_space(actions, action_space)
         metadata = {**(metadata or {}), "action_space_inferred": note}
     if action_space.is_discrete:
         actions = actions[:, 0]
@@ -174,7 +201,11 @@ def table_to_dataset(table: pa.Table, schema: TabularSchema | None = None,
                                  or pa.types.is_boolean(table[name].type) or pa.types.is_timestamp(table[name].type)):
             extras[name] = table[name].to_numpy(zero_copy_only=False)[order]
             if extras_dtypes and name in extras_dtypes:
-                extras[name] = extras[name].astype(extras_dtypes[name])
+                try:
+                    extras[name] = extras[name].astype(np.dtype(extras_dtypes[name]))
+                except (TypeError, ValueError):
+                    raise DatasetError("extras_dtypes", f"{name!r} is stored as {extras_dtypes[name]!r}, which is not "
+                                       "a numeric dtype", "fix or delete the sidecar's extras_dtypes entry") from None
     ids = episode_ids[order]
     return LoggedDataset.from_episode_ids(
         ids, observations=observations[order], actions=actions[order],
@@ -185,37 +216,46 @@ def table_to_dataset(table: pa.Table, schema: TabularSchema | None = None,
         **{k: None if v is None else v[order] for k, v in optional.items()})
 
 
-def _infer_action_space(actions: np.ndarray) -> tuple[ActionSpace, str]:
-    if actions.shape[1] == 1 and np.issubdtype(actions.dtype, np.integer):
-        n = int(actions.max()) + 1
-        return ActionSpace.discrete(n), f"discrete with n={n} from the largest logged action; declare it if larger"
-    low, high = actions.min(axis=0), actions.max(axis=0)
-    return ActionSpace.continuous(low, high), "continuous bounds from the logged min/max; declare the true bounds"
+def stored_action_space(stored: dict[str, Any], declared: ActionSpace | ActionKind | None
+                        ) -> ActionSpace | ActionKind | None:
+    """The space a file stores, unless the user declared a space, or declared the other kind."""
+    if isinstance(declared, ActionSpace) or "action_space" not in stored:
+        return declared
+    space = ActionSpace.from_json(stored["action_space"])
+    return space if declared in (None, space.kind) else declared
 
 
 def read_parquet(path: str | Path, schema: TabularSchema | None = None,
-                 action_space: ActionSpace | None = None) -> LoggedDataset:
+                 action_space: ActionSpace | ActionKind | None = None) -> LoggedDataset:
     """Read a long-format Parquet log (tether's own files carry their action space and metadata)."""
     path = Path(path)
     table = _read_table(path, "parquet")
-    stored = json.loads((table.schema.metadata or {}).get(b"tether", b"{}"))
-    if action_space is None and "action_space" in stored:
-        action_space = ActionSpace.from_json(stored["action_space"])
-    metadata = {"source": "parquet", **stored.get("metadata", {}), "path": str(path)}
+    stored = parse_metadata_json((table.schema.metadata or {}).get(b"tether", b"{}"), str(path),
+                                 "'tether' schema metadata")
+    action_space = stored_action_space(stored, action_space)
+    metadata = {"source": "parquet", **_metadata_table(stored, str(path)), "path": str(path)}
     return table_to_dataset(table, schema, action_space, metadata)
 
 
 def read_csv(path: str | Path, schema: TabularSchema | None = None,
-             action_space: ActionSpace | None = None) -> LoggedDataset:
+             action_space: ActionSpace | ActionKind | None = None) -> LoggedDataset:
     """Read a long-format CSV log (and its `.tether.json` sidecar when tether wrote it)."""
     path = Path(path)
     sidecar = path.with_name(path.name + ".tether.json")
-    stored = json.loads(sidecar.read_text()) if sidecar.exists() else {}
-    if action_space is None and "action_space" in stored:
-        action_space = ActionSpace.from_json(stored["action_space"])
-    metadata = {"source": "csv", **stored.get("metadata", {}), "path": str(path)}
+    stored = parse_metadata_json(sidecar.read_bytes(), str(sidecar), "sidecar") if sidecar.exists() else {}
+    action_space = stored_action_space(stored, action_space)
+    metadata = {"source": "csv", **_metadata_table(stored, str(sidecar)), "path": str(path)}
+    dtypes = stored.get("extras_dtypes")
     return table_to_dataset(_read_table(path, "csv"), schema, action_space, metadata,
-                            extras_dtypes=stored.get("extras_dtypes"))
+                            extras_dtypes=dtypes if isinstance(dtypes, dict) else None)
+
+
+def _metadata_table(stored: dict[str, Any], source: str) -> dict[str, Any]:
+    metadata = stored.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise DatasetError(source, f"its 'metadata' entry is JSON {type(metadata).__name__}, not an object",
+                           "store metadata as a JSON object, or delete the entry")
+    return metadata
 
 
 def dataset_to_table(dataset: LoggedDataset, wide: bool = False) -> pa.Table:

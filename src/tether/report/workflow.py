@@ -21,7 +21,7 @@ import numpy as np
 
 from tether._atomic import write_atomically
 from tether.algos import AverageValueEstimationEvaluator, TrainingDivergedError, get_algo
-from tether.algos.engine import Evaluator, Learner
+from tether.algos.engine import Evaluator, Learner, has_checkpoint
 from tether.data import LoggedDataset
 
 
@@ -149,7 +149,7 @@ def train_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path, re
     try:
         learner.fit(data, n_steps=steps, n_steps_per_epoch=max(steps // 5, 1), evaluators=evaluators,
                     seeds=[config.seed], show_progress=False, run_dir=run_dir,
-                    resume=resume and (run_dir / "checkpoint.msgpack").exists())
+                    resume=resume and has_checkpoint(run_dir))
     except TrainingDivergedError as err:
         diverged = str(err)
     learner.save(model_path)
