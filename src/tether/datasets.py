@@ -37,6 +37,7 @@ import numpy as np
 
 from tether.data import DatasetError, LoggedDataset
 from tether.envs import MUJOCO_TASKS, get_task, make_env
+from tether.errors import ConfigError
 
 LEVELS = ("random", "medium", "medium-replay", "medium-expert", "expert")
 DEFAULT_SIZE = 1_000_000
@@ -198,6 +199,13 @@ def _expected_sha(name: str) -> str | None:
     return hashlib.sha256("".join(shas).encode()).hexdigest()
 
 
+def check_size(size: object, field: str = "size") -> None:
+    """Refuse a dataset size that is not a positive whole number (None means the default)."""
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise ConfigError(field, f"must be a positive whole number of steps (episodes for scenarios), got {size!r}",
+                          "pass 1 or more, or leave it out for the default size")
+
+
 def get_dataset(name: str, size: int | None = None, seed: int = 0, *, create_env: bool = True,
                 progress: Callable[[int], None] | None = None) -> tuple[LoggedDataset, gym.Env | None]:
     """Return `(dataset, env)` for a built-in name, generating and caching it on first use.
@@ -214,6 +222,7 @@ def get_dataset(name: str, size: int | None = None, seed: int = 0, *, create_env
 
     from tether.data.minari_format import read_minari, write_minari
 
+    check_size(size, "size")
     if name.endswith("-v2"):
         return get_d4rl(name, create_env=create_env)
     if is_scenario(name):  # simulator logs: `size` counts episodes; generated in a moment, not cached

@@ -7,6 +7,8 @@ that caught `ValueError` before keeps working.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class TetherError(ValueError):
     """A problem the user can fix.
@@ -41,7 +43,7 @@ class ModelFileError(TetherError):
     another algorithm, or another layout."""
 
 
-def did_you_mean(name: str, known: list[str] | tuple[str, ...] | set[str]) -> str:
+def did_you_mean(name: str, known: Iterable[str]) -> str:
     """` (did you mean 'x'?)` for the closest known name, or an empty string."""
     import difflib
 

@@ -28,7 +28,7 @@ def test_info_json_card_matches_the_dataset(tmp_path):
 def test_info_on_bad_data_fails_with_the_message(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"junk")
     result = runner.invoke(app, ["info", str(tmp_path / "bad.npz")])
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # a data error; usage errors exit 2
     assert "cannot be read as .npz" in result.output
 
 

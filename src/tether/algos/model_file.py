@@ -51,7 +51,11 @@ def write_model_file(path: str | Path, kind: str, algorithm: str, payload: dict[
 
 def read_header(path: str | Path) -> dict[str, Any]:
     """A model file's header (format version, kind, algorithm, weight shapes, payload checksum)."""
-    return _split(Path(path))[0]
+    header = _split(Path(path))[0]
+    if header is None:
+        raise ModelFileError(str(path), "has no header (written before tether 0.1 headers, or not a model file)",
+                             "load it with load_learner, which reads the older layout too")
+    return header
 
 
 def read_model_file(path: str | Path, kind: str, algorithm: str | None = None) -> dict[str, Any]:

@@ -43,6 +43,8 @@ def audit(dataset: LoggedDataset, reference: LoggedDataset | None = None, seed: 
         "reproducibility": diag.reproducibility(dataset, seed=seed),
         "propensities": diag.propensities(dataset),
         "drift": diag.drift(dataset),
+        "action_space": {"kind": dataset.action_space.kind,
+                         "how": dataset.metadata.get("action_space_inferred", "stored with the data")},
     }
     report = decide(results, dataset.action_space.is_discrete)
     report.diagnostics["seconds"] = time.perf_counter() - start

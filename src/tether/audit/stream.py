@@ -16,7 +16,6 @@ with `batch_rows + sample_rows` steps plus a few numbers per episode, not with t
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -27,8 +26,16 @@ import pyarrow.compute as pc
 from tether.audit import diagnostics as diag
 from tether.audit.verdict import AuditReport, decide
 from tether.data import ActionSpace, LoggedDataset
+from tether.data.dataset import ActionKind, infer_action_space, parse_metadata_json
 from tether.data.errors import DatasetError
-from tether.data.tabular import TabularSchema, _infer_action_space, _matrix, _wide_columns, table_to_dataset
+from tether.data.tabular import (
+    TabularSchema,
+    _matrix,
+    _metadata_table,
+    _wide_columns,
+    stored_action_space,
+    table_to_dataset,
+)
 
 TIME_KEYS = ("timestamps", "timestamp", "time")
 
@@ -64,7 +71,8 @@ class _EpisodeSample:
         return self.data.select_episodes(np.argsort(self.order, kind="stable"))
 
 
-def audit_parquet(path: str | Path, schema: TabularSchema | None = None, action_space: ActionSpace | None = None,
+def audit_parquet(path: str | Path, schema: TabularSchema | None = None,
+                  action_space: ActionSpace | ActionKind | None = None,
                   *, batch_rows: int = 65_536, sample_rows: int = 200_000, reference: LoggedDataset | None = None,
                   seed: int = 0) -> AuditReport:
     """Audit the Parquet log at `path` in one streamed pass (see the module docstring)."""
@@ -82,13 +90,13 @@ def audit_parquet(path: str | Path, schema: TabularSchema | None = None, action_
     except (pa.ArrowException, OSError) as err:
         raise DatasetError(str(path), f"cannot be read as parquet ({str(err).splitlines()[0][:200]})",
                            "check that the file is complete, valid parquet") from None
-    stored = json.loads((parquet.schema_arrow.metadata or {}).get(b"tether", b"{}"))
-    metadata = {"source": "parquet", **stored.get("metadata", {}), "path": str(path)}
-    if action_space is None and "action_space" in stored:
-        action_space = ActionSpace.from_json(stored["action_space"])
-    if action_space is None:
-        action_space = _action_space_from_column(parquet, schema, batch_rows)
-        metadata["action_space_inferred"] = "from the logged actions in a first pass; declare it to skip that pass"
+    stored = parse_metadata_json((parquet.schema_arrow.metadata or {}).get(b"tether", b"{}"), str(path),
+                                 "'tether' schema metadata")
+    metadata = {"source": "parquet", **_metadata_table(stored, str(path)), "path": str(path)}
+    action_space = stored_action_space(stored, action_space)
+    if not isinstance(action_space, ActionSpace):
+        action_space, note = _action_space_from_column(parquet, schema, batch_rows, action_space)
+        metadata["action_space_inferred"] = f"{note}; read in a first pass (declare the space to skip it)"
 
     sample = _EpisodeSample(sample_rows, seed)
     returns, lengths, truncated, first_times = [], [], [], []
@@ -96,6 +104,8 @@ def audit_parquet(path: str | Path, schema: TabularSchema | None = None, action_
     finished: set = set()
     pending: pa.Table | None = None
     n_episodes = 0
+
+    reward_range = [np.inf, -np.inf]
 
     def take(table: pa.Table) -> None:
         nonlocal zero_rewards, n_episodes
@@ -116,6 +126,8 @@ def audit_parquet(path: str | Path, schema: TabularSchema | None = None, action_
         if key is not None:
             first_times.append(chunk.extras[key][chunk.episode_starts].astype(np.float64))
         zero_rewards += int(np.sum(chunk.rewards == 0))
+        reward_range[:] = [min(reward_range[0], float(chunk.rewards.min())),
+                           max(reward_range[1], float(chunk.rewards.max()))]
         sample.offer(chunk, n_episodes)
         n_episodes += chunk.n_episodes
 
@@ -141,12 +153,15 @@ def audit_parquet(path: str | Path, schema: TabularSchema | None = None, action_
     data = sample.in_log_order()
     regions = diag.regions_of(data, seed=seed)
     results = {
-        "size": diag.size_summary(episode_returns, episode_lengths, np.concatenate(truncated), zero_rewards, metadata),
+        "size": diag.size_summary(episode_returns, episode_lengths, np.concatenate(truncated), zero_rewards, metadata,
+                                  reward_range=(reward_range[0], reward_range[1])),
         "coverage": diag.coverage(data, reference, regions=regions, seed=seed),
         "action_support": diag.action_support(data, regions=regions, seed=seed),
         "reproducibility": diag.reproducibility(data, seed=seed),
         "propensities": diag.propensities(data),
         "drift": diag.drift(data),
+        "action_space": {"kind": data.action_space.kind,
+                         "how": metadata.get("action_space_inferred", "declared")},
     }
     report = decide(results, action_space.is_discrete)
     report.diagnostics["streamed"] = {"rows": int(episode_lengths.sum()), "episodes": n_episodes,
@@ -172,17 +187,21 @@ def _check_contiguous(table: pa.Table, schema: TabularSchema, ids: list) -> None
                            "in memory (tether audit --no-stream)")
 
 
-def _action_space_from_column(parquet, schema: TabularSchema, batch_rows: int) -> ActionSpace:
+def _action_space_from_column(parquet, schema: TabularSchema, batch_rows: int,
+                              kind: ActionKind | None) -> tuple[ActionSpace, str]:
     columns = parquet.schema_arrow.empty_table()
     names = [schema.action] if schema.action in columns.column_names else _wide_columns(columns, schema.action)
     low = high = None
-    integer = True
+    integral = True
     for batch in parquet.iter_batches(batch_size=batch_rows, columns=names):
         actions, _ = _matrix(pa.Table.from_batches([batch]), schema.action)
-        integer = integer and np.issubdtype(actions.dtype, np.integer)
+        integral = integral and bool(np.all(actions == np.round(actions)))
         low = actions.min(0) if low is None else np.minimum(low, actions.min(0))
         high = actions.max(0) if high is None else np.maximum(high, actions.max(0))
     if low is None or high is None:
         raise DatasetError(schema.action, "no action column", "map it: TabularSchema(action='your_column')")
-    space, _ = _infer_action_space(np.stack([low, high]).astype(np.int64 if integer else np.float64))
-    return space
+    if not integral and kind is None:
+        kind = "continuous"
+    return infer_action_space(np.stack([low, high]), kind)
+
+

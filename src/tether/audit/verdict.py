@@ -6,6 +6,8 @@ D4RL-style datasets; see tests/audit and the README's calibration table):
 
 do-not-train
   - too little data: fewer than `min_steps` steps or `min_episodes` episodes;
+  - nothing to learn from: every logged reward is the same value, so no policy can be told apart
+    from another by its outcomes;
   - hidden information: with logged propensities, a behaviour model that sees the logged state
     explains the logged actions worse than the logged propensities by more than
     `hidden_information_gap` nats per step: the decision maker used something the log lacks, so
@@ -79,6 +81,11 @@ def decide(diagnostics: dict, discrete: bool) -> AuditReport:
                               f"steps >= {t['min_steps']} and episodes >= {t['min_episodes']}",
                               f"only {size['steps']} steps in {size['episodes']} episodes",
                               "collect more logs before learning anything"))
+    if size.get("reward_min") is not None and size["reward_min"] == size["reward_max"]:
+        reasons.append(Reason("do-not-train", "reward_range", 0.0, "rewards that vary",
+                              f"every logged reward is {size['reward_min']:g}: outcomes do not tell any policy "
+                              "from another, so there is nothing to learn or evaluate",
+                              "log the outcome the decisions are meant to improve as the reward"))
     gap = repro.get("hidden_information_gap")
     if gap is not None and gap > t["hidden_information_gap"]:
         reasons.append(Reason("do-not-train", "hidden_information_gap", gap, f"<= {t['hidden_information_gap']} nats",

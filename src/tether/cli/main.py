@@ -1,17 +1,26 @@
-"""`tether`: the command line. Each command calls the same public API a user would."""
+"""`tether`: the command line. Each command calls the same public API a user would.
+
+Every failure is one line, `error: <what is wrong, where, and the fix>`, with exit code 2 for usage
+errors (options, run.toml) and 1 for data, model-file and training errors; `tether --debug ...`
+shows the traceback instead.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
+import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from tether.data import DatasetError
+from tether.errors import ConfigError, TetherError
 
 app = typer.Typer(help="Learn decision policies from logged data, tethered to the evidence.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -19,11 +28,65 @@ datasets_app = typer.Typer(help="Built-in D4RL-style datasets, regenerated local
 app.add_typer(datasets_app, name="datasets")
 console = Console()
 progress_console = Console(stderr=True)  # progress never mixes into stdout, which --json keeps pure
+error_console = Console(stderr=True, soft_wrap=True)
+_debug = {"on": False}
+Command = TypeVar("Command", bound=Callable[..., Any])
+ACTION_SPACE_HELP = "discrete, continuous, or auto (infer: one column of whole numbers 0..255 is discrete)."
 
 
-def _fail(err: Exception) -> None:
-    console.print(f"[bold red]error[/]: {err}")
-    raise typer.Exit(code=2)
+@app.callback()
+def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False
+         ) -> None:
+    """Learn decision policies from logged data, tethered to the evidence."""
+    _debug["on"] = debug
+
+
+def exit_code(err: BaseException) -> int:
+    """2 for usage errors, 1 for everything else (bad data, model files, training)."""
+    return err.exit_code if isinstance(err, TetherError) else 1
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as the one line the command line prints."""
+    if isinstance(err, TetherError | FileNotFoundError | PermissionError | IsADirectoryError):
+        text = str(err)
+    else:
+        from tether.algos import TrainingDivergedError
+
+        unexpected = "unexpected: rerun with `tether --debug ...` for the traceback and report it"
+        text = str(err) if isinstance(err, TrainingDivergedError) else f"{type(err).__name__}: {err} ({unexpected})"
+    return " ".join(text.split())
+
+
+def _command(function: Command) -> Command:
+    """Run a command, printing any failure as one line with its exit code (or the traceback with --debug)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("default")
+                warnings.showwarning = _show_warning
+                return function(*args, **kwargs)
+        except (typer.Exit, typer.Abort, typer.exceptions.TyperException):
+            raise
+        except Exception as err:
+            if _debug["on"]:
+                raise
+            error_console.print(f"[bold red]error[/]: {escape(one_line(err))}", highlight=False)
+            raise typer.Exit(code=exit_code(err)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _show_warning(message: Any, category: type[Warning], *_: Any, **__: Any) -> None:
+    error_console.print(f"[yellow]warning[/]: {escape(' '.join(str(message).split()))}", highlight=False)
+
+
+def _action_space(text: str | None):
+    from tether.data.dataset import parse_action_kind
+
+    return parse_action_kind(text)
 
 
 def _progress() -> Progress:
@@ -31,16 +94,18 @@ def _progress() -> Progress:
                     TimeRemainingColumn(), console=progress_console)
 
 
-def _load_with_progress(source: str):
+def _load_with_progress(source: str, action_space: str | None = None):
     """Load a path or Minari id, or generate (or reuse) a built-in dataset with a progress bar."""
     from tether import datasets
     from tether.data import load_dataset
+    from tether.data.io import with_action_space
 
+    kind = _action_space(action_space)
     if not datasets.is_builtin(source) or source.endswith("-v2"):
-        return load_dataset(source)
+        return load_dataset(source, action_space=kind)
     if datasets.is_scenario(source):
-        return datasets.get_dataset(source, create_env=False)[0]
-    return _get_builtin(source, size=None, seed=0)
+        return with_action_space(datasets.get_dataset(source, create_env=False)[0], kind)
+    return with_action_space(_get_builtin(source, size=None, seed=0), kind)
 
 
 def _get_builtin(name: str, size: int | None, seed: int):
@@ -56,17 +121,16 @@ def _get_builtin(name: str, size: int | None, seed: int):
 
 
 @app.command()
+@_command
 def info(
     data: Annotated[str, typer.Argument(help="A file, a Minari dataset, or a built-in name (tether datasets list).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the card as JSON.")] = False,
+    action_space: Annotated[str | None, typer.Option("--action-space", help=ACTION_SPACE_HELP)] = None,
 ) -> None:
     """Print a dataset card: sizes, episodes, horizons, returns, action space, propensities."""
     from tether.data.summary import summarize
 
-    try:
-        card = summarize(_load_with_progress(data))
-    except (DatasetError, LookupError) as err:
-        _fail(err)
+    card = summarize(_load_with_progress(data, action_space))
     if as_json:
         typer.echo(json.dumps(card, indent=1))
         return
@@ -81,7 +145,8 @@ def info(
         ("source", f"{card['source']} ({card['env_id'] or 'no env'})"),
         ("steps / episodes", f"{card['steps']:,} / {card['episodes']:,}"),
         ("observation dim", str(card["observation_dim"])),
-        ("action space", space_text),
+        ("action space", space_text + (f" ({card['action_space_inferred']})" if card.get("action_space_inferred")
+                                       else "")),
         ("episode length", f"mean {length['mean']:.1f}, min {length['min']:.0f}, max {length['max']:.0f}"),
         ("episode ends", f"{card['terminated_share']:.1%} terminated, {card['truncated_share']:.1%} truncated"
                          + (" (last one cut by the log)" if card["trailing_partial_episode"] else "")),
@@ -101,6 +166,7 @@ def info(
 
 
 @datasets_app.command("list")
+@_command
 def datasets_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the built-in datasets, whether they are cached, and the zoo behind them."""
     from tether import datasets
@@ -135,65 +201,106 @@ def datasets_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
 
 
 @datasets_app.command("make")
+@_command
 def datasets_make(
     name: Annotated[str, typer.Argument(help="A built-in name, e.g. halfcheetah-medium-v5.")],
     size: Annotated[Optional[int], typer.Option(help="Number of steps (default: D4RL's).")] = None,  # noqa: UP045
     seed: Annotated[int, typer.Option(help="Generation seed.")] = 0,
 ) -> None:
     """Generate (or reuse) a built-in dataset in the cache, with a progress bar."""
-    try:
-        dataset = _get_builtin(name, size=size, seed=seed)
-    except (DatasetError, LookupError) as err:
-        _fail(err)
+    from tether.datasets import check_size
+
+    check_size(size, "--size")
+    dataset = _get_builtin(name, size=size, seed=seed)
     returns = dataset.episode_returns()
     console.print(f"{name}: {dataset.n_steps:,} steps, {dataset.n_episodes:,} episodes, "
                   f"return {returns.mean():.1f} ± {returns.std():.1f}")
 
 
 @app.command()
+@_command
 def train(
-    algo: Annotated[str, typer.Argument(help="bc, td3_plus_bc, iql, cql or bcq.")],
+    algo: Annotated[str, typer.Argument(help="The algorithm: one of `tether.algos.registered_algos()`, e.g. bc, "
+                                             "td3_plus_bc, iql, cql, bcq, discrete_bc, discrete_cql, discrete_bcq.")],
     dataset: Annotated[str, typer.Option("--dataset", help="A file, Minari dataset or built-in name.")],
     steps: Annotated[int, typer.Option("--steps", help="Gradient steps per seed.")] = 100_000,
     steps_per_epoch: Annotated[int, typer.Option(help="Steps between evaluations and checkpoints.")] = 10_000,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds, trained together.")] = "0",
     out: Annotated[Path, typer.Option(help="Run directory (metrics.jsonl, checkpoint, model).")] = Path("runs/train"),
     resume: Annotated[bool, typer.Option(help="Continue from the run directory's checkpoint.")] = False,
-    evaluate_env: Annotated[bool, typer.Option(help="Roll the policy out in the dataset's env each epoch.")] = True,
+    evaluate_env: Annotated[bool, typer.Option(help="Roll the policy out in an environment each epoch: --env, or "
+                                                    "the dataset's env_id when it is a registered Gymnasium id.")
+                            ] = True,
+    env: Annotated[str | None, typer.Option("--env", help="Gymnasium id to evaluate in (may be module:Id; tether "
+                                                          "never imports a module a data file names).")] = None,
+    action_space: Annotated[str | None, typer.Option("--action-space", help=ACTION_SPACE_HELP)] = None,
     tensorboard: Annotated[bool, typer.Option(help="Also write TensorBoard scalars to OUT/ALGO/tensorboard.")] = False,
 ) -> None:
-    """Train an offline learner with its default config and save it to OUT/model.tether."""
+    """Train an offline learner with its default config and save it to OUT/ALGO/model.tether."""
     from tether.algos import EnvironmentEvaluator, TDErrorEvaluator, TrainingDivergedError, get_algo
+    from tether.algos.base import check_action_space
+    from tether.algos.engine import has_checkpoint
 
-    try:
-        data = _load_with_progress(dataset)
-        config = get_algo(algo).config_cls()
-    except (DatasetError, LookupError, ValueError) as err:
-        _fail(err)
-    evaluators: dict = {}
-    if get_algo(algo).q_value is not None:
-        evaluators["td_error"] = TDErrorEvaluator()
-    env_id = data.metadata.get("env_id")
-    if evaluate_env and env_id:
-        import gymnasium as gym
-
-        evaluators["environment"] = EnvironmentEvaluator(gym.make(env_id), n_trials=5)
-    learner = config.create(device="cpu")
+    spec = get_algo(algo)
+    seed_list = _seeds(seeds)
+    for name, value in (("--steps", steps), ("--steps-per-epoch", steps_per_epoch)):
+        if value < 1:
+            raise ConfigError(name, f"must be a positive number of gradient steps, got {value}",
+                              f"pass {name} 1 or more")
     run_dir = out / algo
+    if resume and not has_checkpoint(run_dir):
+        raise ConfigError("--resume", f"{run_dir} holds no checkpoint to resume from",
+                          "drop --resume to start training, or pass the --out of the run to continue")
+    data = _load_with_progress(dataset, action_space)
+    check_action_space(algo, data.action_space.kind)
+    evaluators: dict = {}
+    if spec.q_value is not None:
+        evaluators["td_error"] = TDErrorEvaluator()
+    if evaluate_env:
+        environment = _evaluation_env(env, data.metadata)
+        if environment is not None:
+            evaluators["environment"] = EnvironmentEvaluator(environment, n_trials=5)
+    learner = spec.config_cls().create(device="cpu")
     try:
         learner.fit(data, n_steps=steps, n_steps_per_epoch=steps_per_epoch, evaluators=evaluators,
-                    seeds=[int(s) for s in seeds.split(",")], run_dir=run_dir, resume=resume,
+                    seeds=seed_list, run_dir=run_dir, resume=resume,
                     tensorboard_dir=run_dir / "tensorboard" if tensorboard else None)
-    except TrainingDivergedError as err:
+    except TrainingDivergedError:
         learner.save(run_dir / "model.tether")
-        _fail(err)
+        raise
     path = learner.save(run_dir / "model.tether")
     last = learner.history[-1][1]
     shown = {k: round(v, 3) for k, v in last.items() if isinstance(v, float) and "/" not in k}
     console.print(f"saved {path}; last epoch: {shown}")
 
 
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ConfigError("--seeds", f"{text!r} is not a comma-separated list of whole numbers",
+                          "pass e.g. --seeds 0,1,2") from None
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ConfigError("--seeds", f"{text!r} repeats a seed or holds a negative one", "pass distinct seeds >= 0")
+    return seeds
+
+
+def _evaluation_env(env_id: str | None, metadata: dict):
+    """The environment to evaluate in: the one the user named, or the data's env_id when it is trusted."""
+    import gymnasium as gym
+
+    from tether.envs import env_from_metadata
+
+    if env_id is None:
+        return env_from_metadata(metadata)
+    try:
+        return gym.make(env_id)
+    except gym.error.Error as err:
+        raise ConfigError("--env", f"{env_id!r} cannot be made ({err})", "pass a registered Gymnasium id") from None
+
+
 @app.command()
+@_command
 def export(
     model: Annotated[Path, typer.Argument(help="A learner saved by `tether train` or `save` (model.tether).")],
     out: Annotated[Path, typer.Option("--out", help="The ONNX file to write.")] = Path("policy.onnx"),
@@ -203,19 +310,18 @@ def export(
     """Export a saved learner's greedy policy as ONNX, to serve with onnxruntime (no Python needed)."""
     from tether.algos import load_learner
 
-    try:
-        learner = load_learner(model)
-        seeds = learner.seed_learners()
-        if not 0 <= seed_index < len(seeds):
-            raise ValueError(f"--seed-index {seed_index}: the learner holds {len(seeds)} seeds (0..{len(seeds) - 1})")
-        path = seeds[seed_index].save_policy(out, action_masks=action_masks)
-    except (FileNotFoundError, ValueError) as err:
-        _fail(err)
+    learner = load_learner(model)
+    seeds = learner.seed_learners()
+    if not 0 <= seed_index < len(seeds):
+        raise ConfigError("--seed-index", f"{seed_index} is out of range: the learner holds {len(seeds)} seeds",
+                          f"pass 0..{len(seeds) - 1}")
+    path = seeds[seed_index].save_policy(out, action_masks=action_masks)
     inputs = "'observations' and 'action_masks'" if action_masks else "'observations'"
     console.print(f"wrote {path}: inputs {inputs}, output 'actions'")
 
 
 @app.command("run")
+@_command
 def run_command(
     data: Annotated[str | None, typer.Option("--data", help="A file, Minari dataset, built-in name or scenario "
                                                            "(default halfcheetah-medium-v5).")] = None,
@@ -225,24 +331,21 @@ def run_command(
     size: Annotated[int | None, typer.Option(help="Steps (episodes for scenarios) of a built-in dataset.")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the interrupted run in this "
                                                                  "directory.")] = None,
+    action_space: Annotated[str | None, typer.Option("--action-space", help=ACTION_SPACE_HELP)] = None,
 ) -> None:
     """Audit, BC baseline, candidates, offline evaluation, support checks, the gate and the memo."""
-    from tether.report.workflow import PROFILES, RunConfig, run
+    from tether.report.workflow import RunConfig, resume_config, run
 
-    try:
-        if resume is not None:
-            results = run(RunConfig(), resume, resume=True, log=lambda m: progress_console.print(m))
-            out_dir = resume
-        else:
-            given: dict[str, Any] = {"data": data, "profile": profile, "size": size}
-            run_config = (RunConfig.from_toml(config, **given) if config is not None
-                          else RunConfig(**{k: v for k, v in given.items() if v is not None}))
-            if run_config.profile not in PROFILES:
-                raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {run_config.profile!r}")
-            out_dir = out or Path("runs") / Path(run_config.data).name
-            results = run(run_config, out_dir, log=lambda m: progress_console.print(m))
-    except (DatasetError, LookupError, ValueError, FileNotFoundError) as err:
-        _fail(err)
+    if resume is not None:
+        run_config = resume_config(resume, data=data, config=config, profile=profile, size=size,
+                                   action_space=action_space)
+        out_dir = resume
+    else:
+        given: dict[str, Any] = {"data": data, "profile": profile, "size": size, "action_space": action_space}
+        run_config = (RunConfig.from_toml(config, **given) if config is not None
+                      else RunConfig.from_mapping({k: v for k, v in given.items() if v is not None}))
+        out_dir = out or Path("runs") / Path(run_config.data).name
+    results = run(run_config, out_dir, resume=resume is not None, log=lambda m: progress_console.print(m))
     table = Table(title=f"gate for {results['config']['data']} (audit: {results['audit']['verdict']})")
     for column in ("candidate", "decision", "first reason"):
         table.add_column(column)
@@ -258,6 +361,7 @@ VERDICT_STYLE = {"offline-rl": "bold green", "bc-only": "bold yellow", "do-not-t
 
 
 @app.command()
+@_command
 def audit(
     data: Annotated[str, typer.Argument(help="A file, a Minari dataset, a built-in name or a scenario.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
@@ -268,6 +372,7 @@ def audit(
                                                                   "worse.")] = None,
     stream: Annotated[bool | None, typer.Option("--stream/--no-stream", help="Stream a Parquet file in one pass "
                                                 "with bounded memory (default: for files over 256 MB).")] = None,
+    action_space: Annotated[str | None, typer.Option("--action-space", help=ACTION_SPACE_HELP)] = None,
 ) -> None:
     """Can these logs support offline RL, only behaviour cloning, or nothing? Verdict, reasons, next steps."""
     from tether import datasets
@@ -275,27 +380,25 @@ def audit(
 
     order = ["offline-rl", "bc-only", "do-not-train"]
     if fail_on is not None and fail_on not in order:
-        _fail(ValueError(f"--fail-on must be one of {order}, got {fail_on!r}"))
+        raise ConfigError("--fail-on", f"unknown verdict {fail_on!r}", f"use one of {order}")
     path = Path(data).expanduser()
     is_parquet = path.is_file() and path.suffix == ".parquet"
     if stream and not is_parquet:
-        _fail(ValueError(f"--stream reads Parquet files; {data!r} is not one (drop --stream)"))
+        raise ConfigError("--stream", f"reads Parquet files; {data!r} is not one", "drop --stream")
+    progress_console.print(f"auditing {data}: loading")
     if stream or (stream is None and is_parquet and path.stat().st_size > STREAM_BYTES):
         from tether.audit import audit_parquet
 
-        try:
-            ref = _load_with_progress(reference) if reference is not None else None
-            report = audit_parquet(path, reference=ref)
-        except (DatasetError, LookupError, ValueError) as err:
-            _fail(err)
+        ref = _load_with_progress(reference, action_space) if reference is not None else None
+        progress_console.print("auditing: streaming the file, then diagnostics on a sample of episodes")
+        report = audit_parquet(path, reference=ref, action_space=_action_space(action_space))
         _show_audit(report, data, as_json, fail_on, order)
         return
-    try:
-        dataset = _load_with_progress(data)
-        ref = _load_with_progress(reference) if reference is not None else datasets.coverage_reference(data, dataset)
-        report = run_audit(dataset, reference=ref)
-    except (DatasetError, LookupError, ValueError) as err:
-        _fail(err)
+    dataset = _load_with_progress(data, action_space)
+    ref = (_load_with_progress(reference, action_space) if reference is not None
+           else datasets.coverage_reference(data, dataset))
+    progress_console.print(f"auditing: diagnostics on {dataset.n_steps:,} steps")
+    report = run_audit(dataset, reference=ref)
     _show_audit(report, data, as_json, fail_on, order)
 
 
@@ -338,6 +441,8 @@ def _print_audit(report, name: str) -> None:
                  "held-out behaviour model vs a state-blind one"
                  + ("" if rep["hidden_information_gap"] is None
                     else f"; {rep['hidden_information_gap']:.3f} nats/step short of the logged propensities")))
+    if "action_space" in d:
+        rows.append(("action space", d["action_space"]["kind"], d["action_space"]["how"]))
     props = d["propensities"]
     rows.append(("propensities", "logged" if props["logged"] else "not logged", props["enables"]))
     for row in rows:

@@ -147,9 +147,11 @@ def parse_metadata_json(text: str | bytes, source: str, what: str = "metadata") 
     """A file's JSON metadata as a dict, or a `DatasetError` naming the file and where the JSON breaks."""
     try:
         value = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        decode = isinstance(err, json.JSONDecodeError)
-        where = f"line {err.lineno} column {err.colno}: {err.msg}" if decode else str(err)
+    except json.JSONDecodeError as err:
+        raise DatasetError(source, f"its {what} is not valid JSON (line {err.lineno} column {err.colno}: {err.msg})",
+                           f"repair or delete the {what} (tether rewrites it when it saves the dataset)") from None
+    except UnicodeDecodeError as err:
+        where = str(err)
         raise DatasetError(source, f"its {what} is not valid JSON ({where})",
                            f"repair or delete the {what} (tether rewrites it when it saves the dataset)") from None
     if not isinstance(value, dict):

@@ -28,6 +28,7 @@ def summarize(dataset: LoggedDataset) -> dict[str, Any]:
         "episodes": dataset.n_episodes,
         "observation_dim": dataset.observation_dim,
         "action_space": dataset.action_space.to_json(),
+        "action_space_inferred": dataset.metadata.get("action_space_inferred"),
         "episode_length": _percentiles(lengths.astype(np.float64)),
         "terminated_share": float(terminated.mean()),
         "truncated_share": float(1.0 - terminated.mean()),

@@ -80,6 +80,18 @@ class FQEConfig:
     time_feature: bool = True
     level: float = 0.95
 
+    def __post_init__(self) -> None:
+        checks = {"learning_rate": self.learning_rate > 0, "batch_size": self.batch_size >= 1,
+                  "gamma": 0 < self.gamma <= 1, "target_update_interval": self.target_update_interval >= 1,
+                  "hidden_dims": len(self.hidden_dims) > 0 and min(self.hidden_dims) >= 1,
+                  "n_heads": self.n_heads >= 1, "holdout_fraction": 0 <= self.holdout_fraction < 1,
+                  "level": 0 < self.level < 1}
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"FQEConfig.{name} = {getattr(self, name)!r} is out of range (learning_rate > 0, "
+                                 "batch_size >= 1, 0 < gamma <= 1, n_heads >= 1, 0 <= holdout_fraction < 1, "
+                                 "0 < level < 1)")
+
 
 @dataclass
 class FQEEstimate:
