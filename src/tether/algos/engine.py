@@ -86,7 +86,7 @@ def fit_scaling(dataset: LoggedDataset, config: LearnerConfig) -> Scaling:
     """Observation statistics, action bounds and reward scale from `dataset`, as `config` asks."""
     obs = dataset.observations
     if config.observation_scaler == "standard":
-        mean, std = obs.mean(axis=0), obs.std(axis=0) + 1e-3
+        mean, std = obs.mean(axis=0, dtype=np.float64), obs.std(axis=0, dtype=np.float64) + 1e-3  # no overflow
     else:
         mean, std = np.zeros(obs.shape[1], np.float32), np.ones(obs.shape[1], np.float32)
     space = dataset.action_space
@@ -315,7 +315,8 @@ class Learner:
         board = TensorBoardWriter(tensorboard_dir) if tensorboard_dir is not None else None
         last_good = jax.device_get(self.state)
         done_steps = min((start_epoch - first_epoch) * n_steps_per_epoch, n_steps)
-        with TrainingProgress(n_steps, show_progress, initial=done_steps) as bar:
+        with TrainingProgress(n_steps, show_progress, initial=done_steps,
+                              label=f"training {self.config.get_type()}") as bar:
             for epoch in range(start_epoch, first_epoch + n_epochs):
                 steps = min(n_steps_per_epoch, n_steps - (epoch - first_epoch) * n_steps_per_epoch)
                 started = time.perf_counter()
@@ -339,7 +340,7 @@ class Learner:
                     self._write_checkpoint(run_dir, epoch + 1, fingerprint)
                 if board is not None:
                     board.scalars(record["step"], _board_scalars(record))
-                bar.advance(steps, record)
+                bar.epoch(steps, record)
                 yield epoch + 1, record
 
     def _epoch_record(self, epoch: int, steps: int, started: float, metrics: dict, evaluators, dataset) -> dict:

@@ -222,7 +222,7 @@ def drift(data: LoggedDataset) -> dict:
     else:
         pooled = data.actions.std(0) + 1e-9
         action_shift = float(np.max(np.abs(data.actions[e_rows].mean(0) - data.actions[l_rows].mean(0)) / pooled))
-    pooled = data.observations.std(0) + 1e-9
+    pooled = data.observations.std(0, dtype=np.float64) + 1e-9
     state_shift = float(np.max(np.abs(data.observations[e_rows].mean(0) - data.observations[l_rows].mean(0)) / pooled))
     return {"checked": True, "ordered_by": order_key or "log order",
             "return_shift_z": float((returns[late].mean() - returns[early].mean()) / se),

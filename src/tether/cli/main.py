@@ -345,7 +345,8 @@ def run_command(
         run_config = (RunConfig.from_toml(config, **given) if config is not None
                       else RunConfig.from_mapping({k: v for k, v in given.items() if v is not None}))
         out_dir = out or Path("runs") / Path(run_config.data).name
-    results = run(run_config, out_dir, resume=resume is not None, log=lambda m: progress_console.print(m))
+    results = run(run_config, out_dir, resume=resume is not None, log=lambda m: progress_console.print(m),
+                  progress=True)
     table = Table(title=f"gate for {results['config']['data']} (audit: {results['audit']['verdict']})")
     for column in ("candidate", "decision", "first reason"):
         table.add_column(column)

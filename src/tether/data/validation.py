@@ -44,6 +44,28 @@ def _check_finite(name: str, array: np.ndarray, starts: np.ndarray) -> None:
                            "drop or impute those steps before loading", where=_where(row, starts))
 
 
+EXTREME_MAGNITUDE = 1e12  # past this, float32 sums and squares lose precision or overflow
+
+
+class ExtremeValueWarning(UserWarning):
+    """A column holds finite values so large that learning on them is numerically fragile."""
+
+
+def _warn_extreme(name: str, array: np.ndarray, starts: np.ndarray) -> None:
+    """Warn (naming the column, the largest magnitude and its row) when finite values pass `EXTREME_MAGNITUDE`."""
+    if array.size == 0:
+        return
+    magnitude = np.abs(array.reshape(len(array), -1)).max(axis=1)
+    row = int(np.argmax(magnitude))
+    if magnitude[row] > EXTREME_MAGNITUDE:
+        import warnings
+
+        warnings.warn(f"{name}: values up to {float(magnitude[row]):.3g} at {_where(row, starts)}; values past "
+                      f"{EXTREME_MAGNITUDE:.0e} make float32 learning fragile. Fix: rescale the column (tether keeps "
+                      "its statistics in float64, so nothing overflows, but such data rarely mean what they say)",
+                      ExtremeValueWarning, stacklevel=4)
+
+
 def _check_length(name: str, array: np.ndarray, n: int) -> None:
     if len(array) != n:
         raise DatasetError(name, f"has {len(array)} rows but rewards has {n}",
@@ -215,6 +237,8 @@ def canonicalize_and_validate(ds: LoggedDataset) -> dict[str, Any]:
                            "flatten each observation into a vector")
     _check_finite("observations", observations, starts)
     _check_finite("rewards", rewards, starts)
+    _warn_extreme("observations", observations, starts)
+    _warn_extreme("rewards", rewards, starts)
     terminations = _flags("terminations", ds.terminations, n)
     metadata = dict(ds.metadata)
     truncations = _check_markers(terminations, _flags("truncations", ds.truncations, n), starts, metadata)

@@ -69,7 +69,8 @@ def fit_behavior_model(dataset: LoggedDataset, n_steps: int = 3000, hidden_dims:
     episodes = rng.permutation(dataset.n_episodes)
     held = np.isin(dataset.episode_ids, episodes[: max(1, dataset.n_episodes // 5)])
     train = ~held if (~held).any() else held
-    mean, std = dataset.observations.mean(0), dataset.observations.std(0) + 1e-3
+    mean = dataset.observations.mean(0, dtype=np.float64).astype(np.float32)  # float64 sums: no overflow
+    std = (dataset.observations.std(0, dtype=np.float64) + 1e-3).astype(np.float32)
     x = jnp.asarray((dataset.observations - mean) / std, jnp.float32)
     discrete = dataset.action_space.is_discrete
     n_out = dataset.action_space.n_actions if discrete else 2 * dataset.action_space.action_dim

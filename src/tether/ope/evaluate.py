@@ -67,7 +67,8 @@ def evaluate_policy(policy, dataset: LoggedDataset, gamma: float = 0.99,
                     estimators: tuple[str, ...] = ("FQE", "IS", "PDIS", "WIS", "WPDIS", "DR", "WDR"),
                     fqe: FQE | None = None, fqe_steps: int = 5000, fqe_config: FQEConfig | None = None,
                     n_boot: int = 300, level: float = 0.95, delta: float = 0.05, seed: int = 0,
-                    behavior: tuple[np.ndarray, str, object] | None = None) -> dict[str, Estimate]:
+                    behavior: tuple[np.ndarray, str, object] | None = None,
+                    show_progress: bool = False) -> dict[str, Estimate]:
     """Estimate `policy`'s value from `dataset` with each estimator (see the module docstring).
 
     Example:
@@ -99,7 +100,7 @@ def evaluate_policy(policy, dataset: LoggedDataset, gamma: float = 0.99,
     needs_fqe = any(e in estimators for e in ("FQE", "DR", "WDR"))
     if needs_fqe and fqe is None:
         fqe = FQE(target, fqe_config or FQEConfig(gamma=gamma), seed=seed)
-        fqe.fit(dataset, n_steps=fqe_steps, n_steps_per_epoch=max(fqe_steps // 10, 1))
+        fqe.fit(dataset, n_steps=fqe_steps, n_steps_per_epoch=max(fqe_steps // 10, 1), show_progress=show_progress)
     if "FQE" in estimators and fqe is not None:  # (it is: FQE was fitted above)
         result = fqe.estimate()
         warnings = []

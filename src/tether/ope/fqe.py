@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from tether._progress import StageProgress
 from tether.data import LoggedDataset
 from tether.nets.mlp import MLP
 from tether.ope.policy import EvaluationPolicy, as_policy
@@ -142,8 +143,8 @@ class FQE:
         """Every logged step (the last of each episode ends the estimand, truncated or not)."""
         self.discrete = dataset.action_space.is_discrete
         self.n_actions = dataset.action_space.n_actions if self.discrete else None
-        self._mean = dataset.observations.mean(0)
-        self._std = dataset.observations.std(0) + 1e-3
+        self._mean = dataset.observations.mean(0, dtype=np.float64).astype(np.float32)
+        self._std = (dataset.observations.std(0, dtype=np.float64) + 1e-3).astype(np.float32)
         self._t_max = float(max(dataset.episode_lengths.max(), 1))
         last = np.zeros(dataset.n_steps, bool)
         last[dataset.episode_ends - 1] = True
@@ -188,7 +189,8 @@ class FQE:
     def fit(self, dataset: LoggedDataset, n_steps: int = 10_000, n_steps_per_epoch: int = 1_000,
             show_progress: bool = False, epoch_callback: Callable[[int, int], None] | None = None) -> list[float]:
         """Train all heads; returns the estimate after each epoch (a convergence trace).
-        `epoch_callback(epoch, steps_done)` runs after each epoch (epochs count from 1)."""
+        `epoch_callback(epoch, steps_done)` runs after each epoch (epochs count from 1); `show_progress`
+        draws a bar (plain lines when stderr is not a terminal)."""
         cfg = self.config
         data = self._prepare(dataset)
         self._dataset = dataset
@@ -220,15 +222,18 @@ class FQE:
         done = 0
         head_keys = jax.random.split(jax.random.PRNGKey(self.seed + 1), cfg.n_heads)
         epoch = 0
-        while done < n_steps:
-            epoch_keys = jax.vmap(lambda k, e=epoch: jax.random.fold_in(k, e))(head_keys)
-            state = chunk(state, epoch_keys, device_data, jnp.asarray(cdf))
-            done += n_steps_per_epoch
-            epoch += 1
-            self.params = state[0]
-            self.history.append(float(np.mean(self._head_values(dataset))))
-            if epoch_callback is not None:
-                epoch_callback(epoch, done)
+        with StageProgress(f"FQE ({cfg.n_heads} heads)", n_steps, show_progress) as bar:
+            while done < n_steps:
+                epoch_keys = jax.vmap(lambda k, e=epoch: jax.random.fold_in(k, e))(head_keys)
+                state = chunk(state, epoch_keys, device_data, jnp.asarray(cdf))
+                done += n_steps_per_epoch
+                epoch += 1
+                self.params = state[0]
+                self.history.append(float(np.mean(self._head_values(dataset))))
+                bar.advance(min(n_steps_per_epoch, n_steps - done + n_steps_per_epoch),
+                            f"estimate {self.history[-1]:.4g}")
+                if epoch_callback is not None:
+                    epoch_callback(epoch, done)
         return self.history
 
     # ------------------------------------------------------------------ predictions

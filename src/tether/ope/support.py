@@ -26,7 +26,8 @@ from tether.ope.policy import as_policy
 
 def state_regions(observations: np.ndarray, n_regions: int = 8, seed: int = 0, iters: int = 25):
     """`(labels [N], centers [k, d], mean, std)`: k-means (k-means++ start) on standardised observations."""
-    mean, std = observations.mean(0), observations.std(0) + 1e-6
+    mean = observations.mean(0, dtype=np.float64).astype(np.float32)  # float64 sums: no overflow on huge values
+    std = (observations.std(0, dtype=np.float64) + 1e-6).astype(np.float32)
     x = (observations - mean) / std
     rng = np.random.default_rng(seed)
     sample = x[rng.choice(len(x), min(len(x), 20_000), replace=False)]

@@ -24,7 +24,7 @@ from tether._atomic import write_atomically
 from tether.algos import AverageValueEstimationEvaluator, TrainingDivergedError, get_algo
 from tether.algos.engine import Evaluator, Learner, has_checkpoint
 from tether.data import LoggedDataset
-from tether.errors import ConfigError, did_you_mean
+from tether.errors import ConfigError, DatasetError, did_you_mean
 
 
 class Roles(NamedTuple):
@@ -242,7 +242,8 @@ def _instabilities(history: list, data: LoggedDataset, gamma: float, learner: Le
     return found
 
 
-def train_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path, resume: bool) -> dict:
+def train_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path, resume: bool,
+                progress: bool = False) -> dict:
     """Train learner `name` (or reuse it when resuming) and return its summary: steps, seconds, instabilities."""
     run_dir = out / "learners" / name
     model_path = run_dir / "model.tether"
@@ -262,7 +263,7 @@ def train_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path, re
     diverged = None
     try:
         learner.fit(data, n_steps=steps, n_steps_per_epoch=max(steps // 5, 1), evaluators=evaluators,
-                    seeds=[config.seed], show_progress=False, run_dir=run_dir,
+                    seeds=[config.seed], show_progress=progress, run_dir=run_dir,
                     resume=resume and has_checkpoint(run_dir))
     except TrainingDivergedError as err:
         diverged = str(err)
@@ -276,7 +277,8 @@ def train_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path, re
     return summary
 
 
-def evaluate_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path, resume: bool, truth) -> dict:
+def evaluate_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path, resume: bool, truth,
+                   progress: bool = False) -> dict:
     """Offline evaluation of learner `name`: every estimator, the support check, and the truth when known."""
     from tether.ope import FQEConfig, evaluate_policy, support_check
 
@@ -291,7 +293,8 @@ def evaluate_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path,
                                     else {})}
     fqe_config = FQEConfig(**{"gamma": config.gamma, **fqe_options})
     estimates = evaluate_policy(learner, data, gamma=config.gamma, estimators=estimates_for(data, estimators),
-                                fqe_steps=config.steps_for("fqe"), fqe_config=fqe_config, seed=config.seed)
+                                fqe_steps=config.steps_for("fqe"), fqe_config=fqe_config, seed=config.seed,
+                                show_progress=progress)
     support = support_check(learner, data, seed=config.seed)
     result = {"estimates": {k: asdict(v) | {"trusted": v.trusted} for k, v in estimates.items()},
               "support": asdict(support), "truth": true_value(learner, truth, config.gamma),
@@ -330,8 +333,11 @@ def true_value(learner: Learner, truth, gamma: float) -> dict | None:
     return {"kind": "rollouts (5 episodes)", "undiscounted": EnvironmentEvaluator(truth, n_trials=5)(learner)}
 
 
-def run(config: RunConfig, out: Path, resume: bool = False, log=print) -> dict:
-    """Run the whole workflow into `out` and return the results (also written to `out/results.json`)."""
+def run(config: RunConfig, out: Path, resume: bool = False, log=print, progress: bool = False) -> dict:
+    """Run the whole workflow into `out` and return the results (also written to `out/results.json`).
+
+    `resume=True` continues the run stored in `out` with the config it started with; `progress` shows
+    steps, rate and ETA within each training and evaluation stage (plain lines off a terminal)."""
     from tether.audit import audit
     from tether.ope import SupportReport, behavior_value_interval, improvements
     from tether.ope.evaluate import Estimate
@@ -347,10 +353,11 @@ def run(config: RunConfig, out: Path, resume: bool = False, log=print) -> dict:
     config.check_against(data)
     fingerprint = data.fingerprint()
     if resume and json.loads(config_path.read_text())["fingerprint"] != fingerprint:
-        raise ValueError(f"the data behind {config.data} changed since the run started; start a new run directory")
+        raise DatasetError(config.data, "changed since the run in this directory started (its fingerprint differs)",
+                           "restore the data the run started with, or start a new run with another --out")
     _atomic_json(config_path, {"config": asdict(config), "fingerprint": fingerprint, "versions": versions(),
                                "seeds": [config.seed]})
-    log("auditing")
+    log(f"auditing {data.n_steps:,} steps in {data.n_episodes:,} episodes")
     audit_path = out / "audit.json"
     if resume and audit_path.exists():
         audit_json = json.loads(audit_path.read_text())
@@ -366,11 +373,12 @@ def run(config: RunConfig, out: Path, resume: bool = False, log=print) -> dict:
         candidates = [c for c in candidates if c in only]
     names = [roles.baseline, *candidates]
     training, evaluation = {}, {}
-    for name in names:
-        log(f"training {name} ({config.steps_for('baseline' if name == roles.baseline else name)} steps)")
-        training[name] = train_stage(name, config, data, out, resume)
-        log(f"evaluating {name} offline")
-        evaluation[name] = evaluate_stage(name, config, data, out, resume, truth)
+    for i, name in enumerate(names):
+        stage = f"[{i + 1}/{len(names)}]"
+        log(f"{stage} training {name} ({config.steps_for('baseline' if name == roles.baseline else name):,} steps)")
+        training[name] = train_stage(name, config, data, out, resume, progress)
+        log(f"{stage} evaluating {name} offline ({config.steps_for('fqe'):,} FQE steps)")
+        evaluation[name] = evaluate_stage(name, config, data, out, resume, truth, progress)
     behavior = behavior_value_interval(data, config.gamma, seed=config.seed)
     bc_fqe = evaluation[roles.baseline]["estimates"]["FQE"]["value"]
     decisions = {}
