@@ -143,6 +143,8 @@ def _column(table: pa.Table, name: str, field: str, numeric: bool = True) -> np.
                            f"rename your column or map it: TabularSchema({field}='your_column')")
     if numeric:
         _check_numeric(table, name)
+        if pa.types.is_null(table[name].type):  # a column of empty cells or 'nan' only: missing values
+            return np.full(table.num_rows, np.nan)
     return table[name].to_numpy(zero_copy_only=False)
 
 
