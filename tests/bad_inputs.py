@@ -402,8 +402,9 @@ CASES: list[BadInput] = [
     BadInput("checkpoint-foreign", "--resume on a checkpoint of another algorithm",
              f"tether train cql --dataset {D}.npz --resume", "ModelFileError", 1, r"holds a bc learner, not cql",
              lambda f: _foreign_checkpoint(f)),
-    BadInput("checkpoint-truncated", "--resume on a truncated checkpoint", f"tether train bc --dataset {D}.npz --resume",
-             "ModelFileError", 1, r"checkpoint\.tether: is truncated", lambda f: _truncated_checkpoint(f)),
+    BadInput("checkpoint-truncated", "--resume on a truncated checkpoint",
+             f"tether train bc --dataset {D}.npz --resume", "ModelFileError", 1, r"checkpoint\.tether: is truncated",
+             lambda f: _truncated_checkpoint(f)),
 ]
 
 
