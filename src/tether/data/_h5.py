@@ -20,13 +20,22 @@ def open_h5(path: str | Path, mode: str = "r") -> Iterator[h5py.File]:
         raise DatasetError(str(path), "file does not exist", "check the path")
     try:
         handle = h5py.File(path, mode)
-    except OSError as err:
+    except (OSError, RuntimeError, ValueError) as err:
         raise DatasetError(str(path), f"is not a readable HDF5 file ({str(err).split(';')[0]})",
                            "the file is truncated or corrupt: copy or regenerate it") from None
     try:
         yield handle
+    except DatasetError:
+        raise
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError, UnicodeDecodeError) as err:
+        # a damaged file fails deep inside HDF5 in many ways; what the user needs is which file
+        raise DatasetError(str(path), f"is damaged ({type(err).__name__}: {str(err).split(';')[0][:120]})",
+                           "the file is truncated or corrupt: copy or regenerate it") from None
     finally:
-        handle.close()
+        try:
+            handle.close()
+        except (OSError, RuntimeError):
+            pass
 
 
 def read_h5_dataset(dataset: h5py.Dataset, path: str | Path) -> np.ndarray:

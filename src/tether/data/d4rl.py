@@ -50,9 +50,9 @@ def parse_d4rl_name(stem: str) -> tuple[str, str, str] | None:
 def _walk(handle: h5py.File, path: Path) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
 
-    def visit(name: str, node: object) -> None:
-        if isinstance(node, h5py.Dataset):
-            arrays[name] = read_h5_dataset(node, path)
+    def visit(name: str | bytes, node: object) -> None:
+        if isinstance(node, h5py.Dataset):  # a damaged file can hand back names that are not UTF-8
+            arrays[name if isinstance(name, str) else name.decode(errors="replace")] = read_h5_dataset(node, path)
 
     handle.visititems(visit)
     return arrays

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,9 @@ def read_npz(path: str | Path, action_space: ActionSpace | ActionKind | None = N
             raise DatasetError(str(path), "holds pickled objects, which tether never loads",
                                "save plain numeric arrays (np.savez with numeric arrays only)") from None
         raise DatasetError(str(path), f"cannot be read as .npz ({err})", "check the file is complete") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as err:
-        raise DatasetError(str(path), f"cannot be read as .npz ({err})", "the file is truncated or corrupt") from None
+    except (OSError, zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError, KeyError, zlib.error) as err:
+        raise DatasetError(str(path), f"cannot be read as .npz ({type(err).__name__}: {err})",
+                           "the file is truncated or corrupt: regenerate it") from None
     metadata = parse_metadata_json(_text(arrays.pop("__metadata__", "{}"), path), str(path), "__metadata__")
     metadata.setdefault("source", "npz")
     stored_space = arrays.pop("__action_space__", None)

@@ -61,11 +61,14 @@ def _read_table(path: Path, kind: str) -> pa.Table:
         if kind == "parquet":
             import pyarrow.parquet as pq
 
-            return pq.read_table(path)
-        import pyarrow.csv as pacsv
+            table = pq.read_table(path)
+        else:
+            import pyarrow.csv as pacsv
 
-        return pacsv.read_csv(path)
-    except (pa.ArrowException, OSError) as err:
+            table = pacsv.read_csv(path)
+        table.column_names  # noqa: B018  (names that are not UTF-8 fail here, not later)
+        return table
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as err:
         raise DatasetError(str(path), f"cannot be read as {kind} ({str(err).splitlines()[0][:200]})",
                            f"check that the file is complete, valid {kind}") from None
 
