@@ -363,7 +363,7 @@ CASES: list[BadInput] = [
     BadInput("toml-fqe-not-table", 'fqe = "many"', "tether run --config run.toml", "ConfigError", 2,
              r"fqe: expected a table, got 'many'", lambda f: toml(f, 'fqe = "many"\n')),
     BadInput("toml-fqe-range", "[fqe] n_heads = 0", "tether run --config run.toml", "ConfigError", 2,
-             r"\[fqe\]: FQEConfig\.n_heads = 0 is out of range", lambda f: toml(f, "[fqe]\nn_heads = 0\n")),
+             r"\[fqe\] n_heads: FQEConfig\.n_heads = 0 is out of range", lambda f: toml(f, "[fqe]\nn_heads = 0\n")),
     BadInput("toml-fqe-unknown-key", "[fqe] heads = 3", "tether run --config run.toml", "ConfigError", 2,
              r"\[fqe\] heads: unknown key 'heads'", lambda f: toml(f, "[fqe]\nheads = 3\n")),
     BadInput("toml-hyperparameter-typo", "[hyperparameters.cql] learning_rat = 1e-4",

@@ -64,8 +64,8 @@ def check_table(cls: type, values: Any, table: str) -> None:
             raise ConfigError(f"{table} {key}", problem, f"give {key} a value of type {_describe(hints[key])}")
     try:
         cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-    except ConfigError:
-        raise
+    except ConfigError as err:
+        raise ConfigError(f"{table} {err.field}", err.problem, err.fix) from None
     except (TypeError, ValueError) as err:
         raise ConfigError(table, " ".join(str(err).split()), "change the value it names") from None
 

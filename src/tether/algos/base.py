@@ -78,13 +78,15 @@ class LearnerConfig:
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+            raise ConfigError("batch_size", f"must be positive, got {self.batch_size}", "use 1 or more")
         if not 0.0 < self.gamma <= 1.0:
-            raise ValueError(f"gamma must lie in (0, 1], got {self.gamma}")
+            raise ConfigError("gamma", f"must lie in (0, 1], got {self.gamma}", "use a discount such as 0.99")
         if self.observation_scaler not in (None, "standard"):
-            raise ValueError(f"observation_scaler must be 'standard' or None, got {self.observation_scaler!r}")
+            raise ConfigError("observation_scaler", f"must be 'standard' or None, got {self.observation_scaler!r}",
+                              "use 'standard' or None")
         if self.reward_scaler not in (None, "return_range"):
-            raise ValueError(f"reward_scaler must be 'return_range' or None, got {self.reward_scaler!r}")
+            raise ConfigError("reward_scaler", f"must be 'return_range' or None, got {self.reward_scaler!r}",
+                              "use 'return_range' or None")
 
     @classmethod
     def get_type(cls) -> str:

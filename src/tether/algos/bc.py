@@ -20,6 +20,7 @@ from flax.training.train_state import TrainState
 
 from tether._types import Metrics, PRNGKey
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
+from tether.errors import ConfigError
 from tether.nets import DeterministicActor, GaussianActor, gaussian_log_prob
 
 
@@ -43,7 +44,8 @@ class BCConfig(LearnerConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.policy_type not in ("deterministic", "stochastic"):
-            raise ValueError(f"policy_type must be 'deterministic' or 'stochastic', got {self.policy_type!r}")
+            raise ConfigError("policy_type", f"must be 'deterministic' or 'stochastic', got {self.policy_type!r}",
+                              "use 'deterministic' or 'stochastic'")
 
 
 class BCState(struct.PyTreeNode):

@@ -34,6 +34,7 @@ from flax.training.train_state import TrainState
 
 from tether._types import Metrics, Params, PRNGKey
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
+from tether.errors import ConfigError
 from tether.nets import MLP, ConditionalVAE, QEnsemble
 from tether.nets.mlp import check_init
 
@@ -81,7 +82,7 @@ class BCQConfig(LearnerConfig):
         check_init(self.network_init, "network_init")
         for name in ("n_action_samples", "n_target_samples"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise ConfigError(name, f"must be at least 1, got {getattr(self, name)}", "use 1 or more")
 
 
 class Perturbation(nn.Module):

@@ -31,6 +31,7 @@ from flax.training.train_state import TrainState
 from tether._types import Metrics, Params, PRNGKey
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
 from tether.algos.sac_parts import actor_and_temperature_step, sample_actions, temperature, temperature_state
+from tether.errors import ConfigError
 from tether.nets import QEnsemble, TanhGaussianActor
 from tether.nets.mlp import check_init
 
@@ -84,11 +85,12 @@ class CQLConfig(LearnerConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.initial_alpha <= 0 or self.alpha_learning_rate < 0:
-            raise ValueError(f"initial_alpha must be positive and alpha_learning_rate non-negative, got "
-                             f"{self.initial_alpha} and {self.alpha_learning_rate}")
+            raise ConfigError("initial_alpha", "must be positive, with alpha_learning_rate non-negative; got "
+                              f"{self.initial_alpha} and {self.alpha_learning_rate}", "change the value named")
         check_init(self.network_init, "network_init")
         if self.backup not in BACKUPS:
-            raise ValueError(f"backup must be one of {', '.join(BACKUPS)}, got {self.backup!r}")
+            raise ConfigError("backup", f"must be one of {', '.join(BACKUPS)}, got {self.backup!r}",
+                              f"use one of {', '.join(BACKUPS)}")
 
 
 class CQLState(struct.PyTreeNode):

@@ -29,6 +29,7 @@ from flax.training.train_state import TrainState
 from tether._types import Params, PRNGKey
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
 from tether.algos.discrete_common import chosen, hard_update, huber, masked
+from tether.errors import ConfigError
 from tether.nets.mlp import MLP, dense_init
 
 
@@ -56,7 +57,8 @@ class DiscreteBCQConfig(LearnerConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not 0.0 <= self.action_flexibility <= 1.0:
-            raise ValueError(f"action_flexibility must lie in [0, 1], got {self.action_flexibility}")
+            raise ConfigError("action_flexibility", f"must lie in [0, 1], got {self.action_flexibility}",
+                              "use a value such as 0.3")
 
 
 class QAndImitator(nn.Module):

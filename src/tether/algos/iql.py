@@ -28,6 +28,7 @@ from flax.training.train_state import TrainState
 
 from tether._types import Metrics, Params, PRNGKey
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
+from tether.errors import ConfigError
 from tether.nets import GaussianActor, QEnsemble, ValueNet, gaussian_log_prob
 
 
@@ -62,7 +63,7 @@ class IQLConfig(LearnerConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not 0.0 < self.expectile < 1.0:
-            raise ValueError(f"expectile must lie in (0, 1), got {self.expectile}")
+            raise ConfigError("expectile", f"must lie in (0, 1), got {self.expectile}", "use a value such as 0.7")
 
 
 class IQLState(struct.PyTreeNode):

@@ -63,7 +63,7 @@ def _warn_extreme(name: str, array: np.ndarray, starts: np.ndarray) -> None:
         warnings.warn(f"{name}: values up to {float(magnitude[row]):.3g} at {_where(row, starts)}; values past "
                       f"{EXTREME_MAGNITUDE:.0e} make float32 learning fragile. Fix: rescale the column (tether keeps "
                       "its statistics in float64, so nothing overflows, but such data rarely mean what they say)",
-                      ExtremeValueWarning, stacklevel=4)
+                      ExtremeValueWarning, stacklevel=5)
 
 
 def _check_length(name: str, array: np.ndarray, n: int) -> None:

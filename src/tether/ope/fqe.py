@@ -41,6 +41,7 @@ import optax
 
 from tether._progress import StageProgress
 from tether.data import LoggedDataset
+from tether.errors import ConfigError
 from tether.nets.mlp import MLP
 from tether.ope.policy import EvaluationPolicy, as_policy
 
@@ -89,9 +90,9 @@ class FQEConfig:
                   "level": 0 < self.level < 1}
         for name, ok in checks.items():
             if not ok:
-                raise ValueError(f"FQEConfig.{name} = {getattr(self, name)!r} is out of range (learning_rate > 0, "
-                                 "batch_size >= 1, 0 < gamma <= 1, n_heads >= 1, 0 <= holdout_fraction < 1, "
-                                 "0 < level < 1)")
+                raise ConfigError(name, f"FQEConfig.{name} = {getattr(self, name)!r} is out of range",
+                                  "keep learning_rate > 0, batch_size >= 1, 0 < gamma <= 1, n_heads >= 1, "
+                                  "0 <= holdout_fraction < 1, 0 < level < 1")
 
 
 @dataclass
