@@ -234,3 +234,41 @@ def test_return_range_reward_scaler_multiplies_rewards_by_1000_over_the_return_s
     assert ranged.reward_scale == pytest.approx(2.0 * 1000.0 / (returns.max() - returns.min()), rel=1e-6)
     with pytest.raises(ValueError, match="reward_scaler"):
         IQLConfig(reward_scaler="minmax")
+
+
+def test_model_files_carry_a_header_that_matches_their_payload(tmp_path):
+    import hashlib
+
+    from tether.algos.model_file import MAGIC, read_header
+
+    learner = CONFIGS["iql"].create()
+    learner.fit(DATA, n_steps=4, n_steps_per_epoch=2, show_progress=False)
+    path = learner.save(tmp_path / "model.tether")
+    header = read_header(path)
+    raw = path.read_bytes()
+    payload = raw[-header["payload_bytes"]:]
+    assert raw.startswith(MAGIC) and header["format_version"] == 1 and header["kind"] == "learner"
+    assert header["algorithm"] == "iql" and hashlib.sha256(payload).hexdigest() == header["payload_sha256"]
+    state_shapes = [list(np.shape(leaf)) for leaf in jax.tree.leaves(jax.device_get(learner.state))]
+    assert sorted(map(tuple, header["shapes"].values())) == sorted(map(tuple, state_shapes))
+    with pytest.raises(ValueError, match="holds a iql learner, not cql"):
+        load_learner(path, algorithm="cql")
+
+
+def test_a_checkpoint_written_before_headers_still_resumes(tmp_path):
+    from flax import serialization
+
+    from tether.algos.model_file import read_model_file
+
+    config = CONFIGS["td3_plus_bc"]
+    full = config.create()
+    full.fit(DATA, n_steps=40, n_steps_per_epoch=20, show_progress=False, run_dir=tmp_path / "full")
+    first = config.create()
+    first.fit(DATA, n_steps=20, n_steps_per_epoch=20, show_progress=False, run_dir=tmp_path / "cut")
+    current = tmp_path / "cut" / "checkpoint.tether"
+    legacy = serialization.msgpack_serialize(read_model_file(current, "checkpoint"))  # the old layout: no header
+    (tmp_path / "cut" / "checkpoint.msgpack").write_bytes(legacy)
+    current.unlink()
+    resumed = config.create()
+    resumed.fit(DATA, n_steps=40, n_steps_per_epoch=20, show_progress=False, run_dir=tmp_path / "cut", resume=True)
+    np.testing.assert_array_equal(resumed.predict(DATA.observations[:8]), full.predict(DATA.observations[:8]))

@@ -35,6 +35,7 @@ from tether.data import LoggedDataset
 from tether.errors import ConfigError, DatasetError, ModelFileError
 
 CHECKPOINT = "checkpoint.tether"
+LEGACY_CHECKPOINT = "checkpoint.msgpack"  # written before checkpoints had a header; still resumable
 MIN_TRAINING_STEPS = 2  # one logged step leaves nothing to standardise observations by or to learn from
 Evaluator = Callable[["Learner", LoggedDataset], Any]
 
@@ -486,7 +487,7 @@ class Learner:
         write_model_file(run_dir / CHECKPOINT, "checkpoint", self.config.get_type(), payload)
 
     def _restore_checkpoint(self, run_dir: Path | None, fingerprint: str) -> int:
-        path = None if run_dir is None else run_dir / CHECKPOINT
+        path = None if run_dir is None else checkpoint_path(run_dir)
         if path is None or not path.exists():
             raise ModelFileError(str(path) if path else "run_dir", "no checkpoint to resume from",
                                  "train without resume first (or point to the run directory that holds it)")
@@ -501,9 +502,16 @@ class Learner:
         return int(payload["epoch"])
 
 
+def checkpoint_path(run_dir: str | Path) -> Path:
+    """`run_dir`'s checkpoint: `checkpoint.tether`, or the headerless `checkpoint.msgpack` older runs wrote."""
+    path = Path(run_dir) / CHECKPOINT
+    legacy = Path(run_dir) / LEGACY_CHECKPOINT
+    return legacy if legacy.exists() and not path.exists() else path
+
+
 def has_checkpoint(run_dir: str | Path) -> bool:
     """Whether `run_dir` holds a checkpoint that `fit(..., resume=True)` can continue from."""
-    return (Path(run_dir) / CHECKPOINT).exists()
+    return checkpoint_path(run_dir).exists()
 
 
 def _restored(template: Any, state_dict: dict, source: Path | str, config: LearnerConfig) -> Any:
