@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -31,12 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _results import PEER_PYTHON, RESULTS, write_results  # noqa: E402
-
-from tether.algos import EnvironmentEvaluator, get_algo  # noqa: E402
-from tether.data import save_dataset  # noqa: E402
-from tether.datasets import get_dataset, normalized_score  # noqa: E402
+from bench._results import PEER_PYTHON, RESULTS, write_results
+from tether.algos import EnvironmentEvaluator, get_algo
+from tether.data import save_dataset
+from tether.datasets import get_dataset, normalized_score
 
 PEER_SCRIPT = Path(__file__).parent / "peers" / "d3rlpy_score.py"
 

@@ -18,21 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import jax
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _results import PEER_PYTHON, RESULTS, write_results  # noqa: E402
-from _roofline import MatmulSite, matmul_profile, time_matmul  # noqa: E402
-from load_formats import synthetic  # noqa: E402
-
-from tether.algos import BCConfig, BCQConfig, CQLConfig, IQLConfig, TD3PlusBCConfig  # noqa: E402
-from tether.algos.engine import update_hlo  # noqa: E402
-from tether.data import save_dataset  # noqa: E402
+from bench._results import PEER_PYTHON, RESULTS, write_results
+from bench._roofline import MatmulSite, matmul_profile, time_matmul
+from bench.load_formats import synthetic
+from tether.algos import BCConfig, BCQConfig, CQLConfig, IQLConfig, TD3PlusBCConfig
+from tether.algos.engine import update_hlo
+from tether.data import save_dataset
 
 CONFIGS = {"bc": BCConfig, "td3_plus_bc": TD3PlusBCConfig, "iql": IQLConfig, "cql": CQLConfig, "bcq": BCQConfig}
 

@@ -22,11 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _results import write_results  # noqa: E402
-from load_formats import synthetic  # noqa: E402
-
-from tether.audit import audit, audit_parquet  # noqa: E402
+from bench._results import write_results
+from bench.load_formats import synthetic
+from tether.audit import audit, audit_parquet
 
 PIECE = 200_000
 

@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _results import RESULTS, write_results  # noqa: E402
-
-from tether.algos import BCQConfig, EnvironmentEvaluator  # noqa: E402
-from tether.datasets import get_dataset, normalized_score  # noqa: E402
+from bench._results import RESULTS, write_results
+from tether.algos import BCQConfig, EnvironmentEvaluator
+from tether.datasets import get_dataset, normalized_score
 
 VARIANTS = {"flax": {"network_init": "lecun"}, "torch_init": {"network_init": "torch"}}
 LOG = RESULTS / "bcq_init_20000.log.jsonl"

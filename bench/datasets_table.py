@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _results import RESULTS, write_results  # noqa: E402
-
-from tether.datasets import LEVELS, default_size, generate, normalized_score  # noqa: E402
-from tether.zoo.registry import load_manifest  # noqa: E402
+from bench._results import RESULTS, write_results
+from tether.datasets import LEVELS, default_size, generate, normalized_score
+from tether.zoo.registry import load_manifest
 
 
 def main() -> None:

@@ -15,18 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _results import PEER_PYTHON, write_results  # noqa: E402
-
-from tether.algos import get_algo  # noqa: E402
-from tether.envs import get_scenario  # noqa: E402
+from bench._results import PEER_PYTHON, write_results
+from tether.algos import get_algo
+from tether.envs import get_scenario
 
 PEER_SCRIPT = Path(__file__).parent / "peers" / "d3rlpy_discrete.py"
 SEEDS = (0, 1, 2)

@@ -11,18 +11,14 @@ size), sampling actions and log-probabilities, batched over 8 envs, assembling a
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _results import write_results  # noqa: E402
-
-from tether.envs import get_task, make_env  # noqa: E402
-from tether.zoo.collect import rollout  # noqa: E402
-from tether.zoo.policy import ZooPolicy  # noqa: E402
+from bench._results import write_results
+from tether.envs import get_task, make_env
+from tether.zoo.collect import rollout
+from tether.zoo.policy import ZooPolicy
 
 
 def raw_steps_per_second(task: str, steps: int) -> float:

@@ -18,10 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _results import write_results  # noqa: E402
-
-from tether.data import ActionSpace, LoggedDataset, save_dataset  # noqa: E402
+from bench._results import write_results
+from tether.data import ActionSpace, LoggedDataset, save_dataset
 
 _LOADER = """
 import resource, sys, time, json

@@ -11,16 +11,12 @@ share of the step's matmul time (bench/_roofline.py counts and times them). Prin
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _results import write_results  # noqa: E402
-from _roofline import matmul_profile  # noqa: E402
-from algos_speed import CONFIGS, matmul_peak_flops  # noqa: E402
-from load_formats import synthetic  # noqa: E402
-
-from tether.algos.engine import update_hlo  # noqa: E402
+from bench._results import write_results
+from bench._roofline import matmul_profile
+from bench.algos_speed import CONFIGS, matmul_peak_flops
+from bench.load_formats import synthetic
+from tether.algos.engine import update_hlo
 
 
 def main() -> None:

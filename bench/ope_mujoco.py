@@ -15,22 +15,18 @@ hold the truth (the Monte-Carlo truth's own standard error is reported next to i
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _ope import OPETally  # noqa: E402
-from _results import write_results  # noqa: E402
-
-from tether.datasets import get_dataset  # noqa: E402
-from tether.ope import FQEConfig, evaluate_policy  # noqa: E402
-from tether.ope.policy import zoo_policy  # noqa: E402
-from tether.zoo.collect import rollout  # noqa: E402
-from tether.zoo.policy import ZooPolicy  # noqa: E402
-from tether.zoo.registry import task_zoo  # noqa: E402
+from bench._ope import OPETally
+from bench._results import write_results
+from tether.datasets import get_dataset
+from tether.ope import FQEConfig, evaluate_policy
+from tether.ope.policy import zoo_policy
+from tether.zoo.collect import rollout
+from tether.zoo.policy import ZooPolicy
+from tether.zoo.registry import task_zoo
 
 ESTIMATORS = ("FQE", "IS", "PDIS", "WIS", "WPDIS", "DR", "WDR")
 GAMMA = 0.99

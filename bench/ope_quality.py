@@ -15,18 +15,14 @@ of all (candidate, log) 95% intervals containing the exact value.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _ope import OPETally  # noqa: E402
-from _results import write_results  # noqa: E402
-
-from tether.envs import get_scenario  # noqa: E402
-from tether.ope import FQEConfig, evaluate_policy, table_policy  # noqa: E402
+from bench._ope import OPETally
+from bench._results import write_results
+from tether.envs import get_scenario
+from tether.ope import FQEConfig, evaluate_policy, table_policy
 
 ESTIMATORS = ("FQE", "IS", "PDIS", "WIS", "WPDIS", "DR", "WDR")
 GAMMA = 0.95

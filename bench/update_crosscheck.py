@@ -30,23 +30,20 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax.traverse_util import flatten_dict
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _results import PEER_PYTHON, write_results  # noqa: E402
-from flax.traverse_util import flatten_dict  # noqa: E402
-
-from tether.algos import BCConfig, CQLConfig, TD3PlusBCConfig  # noqa: E402
-from tether.algos.base import Batch  # noqa: E402
-from tether.algos.crosscheck import draws_per_update, replay_updates  # noqa: E402
-from tether.d3rlpy import algos as ported  # noqa: E402
-from tether.d3rlpy.models import VectorEncoderFactory  # noqa: E402
+from bench._results import PEER_PYTHON, write_results
+from bench.crosscheck import draws_per_update, replay_updates
+from tether.algos import BCConfig, CQLConfig, TD3PlusBCConfig
+from tether.algos.base import Batch
+from tether.d3rlpy import algos as ported
+from tether.d3rlpy.models import VectorEncoderFactory
 
 PEER_SCRIPT = Path(__file__).parent / "peers" / "d3rlpy_update_trace.py"
 OBS_DIM, ACTION_DIM = 17, 6

@@ -16,17 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _results import PEER_PYTHON, write_results  # noqa: E402
-
-from tether.data import save_dataset  # noqa: E402
-from tether.datasets import get_dataset  # noqa: E402
-from tether.report.workflow import PROFILES, RunConfig, run  # noqa: E402
+from bench._results import PEER_PYTHON, write_results
+from tether.data import save_dataset
+from tether.datasets import get_dataset
+from tether.report.workflow import PROFILES, RunConfig, run
 
 PEER_SCRIPT = Path(__file__).parent / "peers" / "d3rlpy_workflow.py"
 

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
-from _roofline import count_matmuls  # noqa: E402
+from bench._roofline import count_matmuls
 
 
 def compiled_text(fn, *args) -> str:

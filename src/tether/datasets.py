@@ -74,24 +74,6 @@ def is_scenario(name: str) -> bool:
     return name in SCENARIOS
 
 
-def coverage_reference(name: str, dataset: LoggedDataset) -> LoggedDataset | None:
-    """The audit's SACo reference for a built-in name: uniform-random logs of a scenario (as many
-    episodes), or the task's random dataset (up to 100k steps); None for files and other names."""
-    if not is_builtin(name):
-        return None
-    if is_scenario(name):
-        from tether.envs.scenarios import get_scenario
-
-        return get_scenario(name).random_logs(dataset.n_episodes, seed=1)
-    task, _, _ = parse_name(name)
-    return get_dataset(f"{task}-random-v5", size=min(dataset.n_steps, 100_000), create_env=False)[0]
-
-
-def is_builtin(name: str) -> bool:
-    """A built-in dataset or scenario name that is not also a path on disk (a file always wins)."""
-    return is_known_name(name) and not Path(name).expanduser().exists()
-
-
 def is_known_name(name: str) -> bool:
     """Whether `name` is a built-in dataset (`halfcheetah-medium-v5`, ...) or a simulator scenario."""
     if is_scenario(name):

@@ -19,11 +19,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from bench.crosscheck import draws_per_update, replay_updates
 from flax.traverse_util import unflatten_dict
 
 from tether.algos import BCConfig, CQLConfig, TD3PlusBCConfig
-from tether.algos.base import Batch, LearnerConfig
-from tether.algos.crosscheck import draws_per_update, replay_updates
+from tether.algos.base import Batch
+from tether.algos.config import LearnerConfig
 from tether.d3rlpy import algos as ported
 from tether.d3rlpy.models import VectorEncoderFactory
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_dataset
-from tether.algos import LearnerConfig, TrainingDivergedError, get_algo, load_learner, registered_algos
+from tether.algos import TrainingDivergedError, get_algo, load_learner, registered_algos
 from tether.algos.bc import BCConfig
 from tether.algos.bcq import BCQConfig
 from tether.algos.cql import CQLConfig
@@ -19,6 +19,7 @@ from tether.algos.discrete_bcq import DiscreteBCQConfig
 from tether.algos.discrete_cql import DiscreteCQLConfig
 from tether.algos.engine import dataset_spec, device_data, fit_scaling, scan_updates, update_hlo
 from tether.algos.iql import IQLConfig
+from tether.algos.registry import config_from_json
 from tether.algos.td3_plus_bc import TD3PlusBCConfig
 
 SMALL = {"hidden_dims": (32, 32), "batch_size": 32}
@@ -43,7 +44,7 @@ def test_every_registered_algorithm_has_a_contract_config():
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_contract_fit_predict_value_save_load(tmp_path, name):
     config = CONFIGS[name]
-    assert LearnerConfig.from_json(config.to_json()) == config
+    assert config_from_json(config.to_json()) == config
     learner = config.create(device="cpu")
     data = DISCRETE_DATA if name.startswith("discrete") else DATA
     history = learner.fit(data, n_steps=60, n_steps_per_epoch=30, show_progress=False)
@@ -206,7 +207,7 @@ def test_actions_are_rescaled_to_the_declared_bounds():
 
 
 def test_tensorboard_scalars_round_trip_with_valid_checksums(tmp_path):
-    from tether.algos.tensorboard import crc32c, read_scalars
+    from tether.logging.tensorboard import crc32c, read_scalars
 
     assert crc32c(b"123456789") == 0xE3069283  # the CRC-32C check value (RFC 3720)
     learner = CONFIGS["iql"].create()

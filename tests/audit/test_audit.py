@@ -92,12 +92,12 @@ def test_cli_audit_prints_json_and_gates_pipelines():
 
 
 def test_saco_against_uniform_random_logs_separates_narrow_from_broad_logging():
-    from tether.datasets import coverage_reference
+    from tether.sources import resolve
 
     saco = {}
     for name in ("fraud", "fraud-narrow", "recommender", "recommender-narrow"):
-        data, _ = scenario_logs(name, None, seed=0)
-        reference = coverage_reference(name, data)
+        source = resolve(name, seed=0)
+        data, reference = source.dataset, source.coverage_reference()
         assert reference.metadata["reference"] == "uniform random" and reference.n_episodes == data.n_episodes
         saco[name] = audit(data, reference=reference).diagnostics["coverage"]["saco"]
     # broad behaviour policies reach every state-action cell the uniform policy reaches; narrow ones about half

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import isolate_homes
-from tether.algos import Learner
+from tether.algos import load_learner
 from tether.cli.main import app
 from tether.envs import get_scenario
 from tether.report.workflow import RunConfig, load_data, run
@@ -46,8 +46,8 @@ def test_go_where_a_candidate_truly_beats_the_behaviour_policy_with_support(tmp_
     assert results["exports"]["discrete_cql"] == {"path": "learners/discrete_cql/policy.onnx"}
     assert "`learners/discrete_cql/policy.onnx`" in memo
     ort = pytest.importorskip("onnxruntime")
-    data, _ = load_data(RunConfig(data="fraud", size=400, **SIMULATOR))
-    learner = Learner.load(tmp_path / "learners" / "discrete_cql" / "model.tether")
+    data = load_data(RunConfig(data="fraud", size=400, **SIMULATOR)).dataset
+    learner = load_learner(tmp_path / "learners" / "discrete_cql" / "model.tether")
     inputs = {"observations": data.observations.astype(np.float32)}
     if data.action_masks is not None:
         inputs["action_masks"] = data.action_masks

@@ -33,9 +33,9 @@ Example:
     True
 """
 
-from tether.algos.base import LearnerConfig, get_algo, registered_algos
 from tether.algos.bc import BCConfig
 from tether.algos.bcq import BCQConfig
+from tether.algos.config import LearnerConfig
 from tether.algos.cql import CQLConfig
 from tether.algos.discrete_bc import DiscreteBCConfig
 from tether.algos.discrete_bcq import DiscreteBCQConfig
@@ -55,9 +55,8 @@ from tether.algos.evaluators import (
     TrueValueEvaluator,
 )
 from tether.algos.iql import IQLConfig
+from tether.algos.registry import algos_for, get_algo, load_learner, registered_algos
 from tether.algos.td3_plus_bc import TD3PlusBCConfig
-
-load_learner = Learner.load
 
 __all__ = [
     "AverageValueEstimationEvaluator", "BCConfig", "BCQConfig", "CQLConfig", "CompareContinuousActionDiffEvaluator",
@@ -65,5 +64,5 @@ __all__ = [
     "DiscreteActionMatchEvaluator", "DiscreteBCConfig", "DiscreteBCQConfig", "DiscreteCQLConfig",
     "EnvironmentEvaluator", "IQLConfig", "InitialStateValueEstimationEvaluator", "Learner", "LearnerConfig",
     "SoftOPCEvaluator", "TD3PlusBCConfig", "TDErrorEvaluator", "TrainingDivergedError", "TrueValueEvaluator",
-    "get_algo", "load_learner", "registered_algos",
+    "algos_for", "get_algo", "load_learner", "registered_algos",
 ]

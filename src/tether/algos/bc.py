@@ -19,7 +19,8 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from tether._types import Metrics, PRNGKey
-from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
+from tether.algos.base import AlgoSpec, Batch, DatasetSpec
+from tether.algos.config import LearnerConfig
 from tether.errors import ConfigError
 from tether.nets import DeterministicActor, GaussianActor, gaussian_log_prob
 
@@ -90,4 +91,4 @@ def act(state: BCState, observations: jax.Array, key: PRNGKey, *, config: BCConf
     return jnp.clip(mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape), -1.0, 1.0)
 
 
-register(AlgoSpec("bc", BCConfig, init=init, update=update, act=act))
+SPEC = AlgoSpec("bc", BCConfig, init=init, update=update, act=act)

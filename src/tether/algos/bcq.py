@@ -33,7 +33,8 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from tether._types import Metrics, Params, PRNGKey
-from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
+from tether.algos.base import AlgoSpec, Batch, DatasetSpec
+from tether.algos.config import LearnerConfig
 from tether.errors import ConfigError
 from tether.nets import MLP, ConditionalVAE, QEnsemble
 from tether.nets.mlp import check_init
@@ -213,4 +214,5 @@ def q_value(state: BCQState, observations: jax.Array, actions: jax.Array, *, con
     return jnp.mean(state.critic.apply_fn({"params": state.critic.params}, observations, actions), axis=0)
 
 
-register(AlgoSpec("bcq", BCQConfig, init=init, update=update, act=act, q_value=q_value))
+SPEC = AlgoSpec("bcq", BCQConfig, init=init, update=update, act=act, q_value=q_value,
+                exportable=False)  # its greedy latents come from a state-keyed generator

@@ -29,11 +29,12 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from tether._types import Metrics, Params, PRNGKey
-from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
-from tether.algos.sac_parts import actor_and_temperature_step, sample_actions, temperature, temperature_state
+from tether.algos.base import AlgoSpec, Batch, DatasetSpec
+from tether.algos.config import LearnerConfig
 from tether.errors import ConfigError
 from tether.nets import QEnsemble, TanhGaussianActor
 from tether.nets.mlp import check_init
+from tether.nets.sac import actor_and_temperature_step, sample_actions, temperature, temperature_state
 
 BACKUPS = ("mean", "sample", "soft")
 
@@ -218,4 +219,4 @@ def q_value(state: CQLState, observations: jax.Array, actions: jax.Array, *, con
     return jnp.mean(state.critic.apply_fn({"params": state.critic.params}, observations, actions), axis=0)
 
 
-register(AlgoSpec("cql", CQLConfig, init=init, update=update, act=act, q_value=q_value))
+SPEC = AlgoSpec("cql", CQLConfig, init=init, update=update, act=act, q_value=q_value)

@@ -17,7 +17,8 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from tether._types import Metrics, PRNGKey
-from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
+from tether.algos.base import AlgoSpec, Batch, DatasetSpec
+from tether.algos.config import LearnerConfig
 from tether.algos.discrete_common import chosen, masked
 from tether.nets import DiscreteQNet
 
@@ -78,4 +79,4 @@ def act(state: DiscreteBCState, observations: jax.Array, key: PRNGKey, *, config
     return jax.random.categorical(key, logits, axis=1)
 
 
-register(AlgoSpec("discrete_bc", DiscreteBCConfig, init=init, update=update, act=act, action_space="discrete"))
+SPEC = AlgoSpec("discrete_bc", DiscreteBCConfig, init=init, update=update, act=act, action_space="discrete")

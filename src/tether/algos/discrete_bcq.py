@@ -27,7 +27,8 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from tether._types import Params, PRNGKey
-from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
+from tether.algos.base import AlgoSpec, Batch, DatasetSpec
+from tether.algos.config import LearnerConfig
 from tether.algos.discrete_common import chosen, hard_update, huber, masked
 from tether.errors import ConfigError
 from tether.nets.mlp import MLP, dense_init
@@ -138,5 +139,5 @@ def q_value(state: DiscreteBCQState, observations: jax.Array, actions: jax.Array
     return chosen(state.nets.apply_fn({"params": state.nets.params}, observations)[0], actions)
 
 
-register(AlgoSpec("discrete_bcq", DiscreteBCQConfig, init=init, update=update, act=act, q_value=q_value,
-                  action_space="discrete"))
+SPEC = AlgoSpec("discrete_bcq", DiscreteBCQConfig, init=init, update=update, act=act, q_value=q_value,
+                action_space="discrete")

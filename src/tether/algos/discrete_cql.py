@@ -20,7 +20,8 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from tether._types import Params, PRNGKey
-from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
+from tether.algos.base import AlgoSpec, Batch, DatasetSpec
+from tether.algos.config import LearnerConfig
 from tether.algos.discrete_common import chosen, hard_update, huber, masked
 from tether.nets import DiscreteQNet
 
@@ -93,5 +94,5 @@ def q_value(state: DiscreteCQLState, observations: jax.Array, actions: jax.Array
     return chosen(state.q.apply_fn({"params": state.q.params}, observations), actions)
 
 
-register(AlgoSpec("discrete_cql", DiscreteCQLConfig, init=init, update=update, act=act, q_value=q_value,
-                  action_space="discrete"))
+SPEC = AlgoSpec("discrete_cql", DiscreteCQLConfig, init=init, update=update, act=act, q_value=q_value,
+                action_space="discrete")

@@ -22,14 +22,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
-from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, check_action_space, get_algo
+from tether.algos.base import AlgoSpec, Batch, DatasetSpec
 from tether.algos.model_file import LEGACY_FORMAT, read_model_file, write_model_file
 from tether.data import LoggedDataset
 from tether.errors import ConfigError, DatasetError, ModelFileError
@@ -37,6 +37,9 @@ from tether.errors import ConfigError, DatasetError, ModelFileError
 CHECKPOINT = "checkpoint.tether"
 LEGACY_CHECKPOINT = "checkpoint.msgpack"  # written before checkpoints had a header; still resumable
 MIN_TRAINING_STEPS = 2  # one logged step leaves nothing to standardise observations by or to learn from
+if TYPE_CHECKING:
+    from tether.algos.config import LearnerConfig
+
 Evaluator = Callable[["Learner", LoggedDataset], Any]
 
 
@@ -219,7 +222,7 @@ class Learner:
 
     def __init__(self, config: LearnerConfig, device: str | bool | None = False):
         self.config = config
-        self.algo = get_algo(config.get_type())
+        self.algo = config.algorithm()
         self.device = resolve_device(device)
         self.state: Any = None
         self.scaling: Scaling | None = None
@@ -283,13 +286,17 @@ class Learner:
                tensorboard_dir: str | Path | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
         """Like `fit`, yielding `(epoch, metrics)` after each epoch."""
         from tether.algos.progress import TrainingProgress
-        from tether.algos.tensorboard import TensorBoardWriter
+        from tether.logging.tensorboard import TensorBoardWriter
 
         for name, value in (("n_steps", n_steps), ("n_steps_per_epoch", n_steps_per_epoch)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ConfigError(name, f"must be a positive whole number of steps, got {value!r}",
                                   f"pass {name}=1 or more")
-        check_action_space(self.config.get_type(), dataset.action_space.kind)
+        if self.algo.action_space != dataset.action_space.kind:
+            raise DatasetError("actions", f"{self.algo.name} learns {self.algo.action_space} actions but this "
+                               f"dataset's actions are {dataset.action_space.kind}",
+                               f"use a learner for {dataset.action_space.kind} actions (tether.algos.algos_for), or "
+                               "declare the action space if the actions were read as the wrong kind")
         if dataset.n_steps < MIN_TRAINING_STEPS:
             raise DatasetError("rows", f"the dataset holds {dataset.n_steps} logged step(s), too few to train on",
                                f"log at least {MIN_TRAINING_STEPS} steps")
@@ -457,29 +464,19 @@ class Learner:
         return write_model_file(path, "learner", self.config.get_type(), self._payload())
 
     def save_policy(self, path: str | Path, action_masks: bool = False) -> Path:
-        """Export the greedy policy (`predict`) to an ONNX file for serving (see `tether.algos.export`).
+        """Export the greedy policy (`predict`) to an ONNX file for serving (see `tether.export.onnx`).
 
         `action_masks=True` gives a discrete policy a second input, `[batch, n_actions]` bool.
         """
-        from tether.algos.export import save_policy
+        from tether.export.onnx import save_policy
 
         return save_policy(self, path, action_masks)
 
-    @classmethod
-    def load(cls, path: str | Path, device: str | bool | None = False, algorithm: str | None = None) -> Self:
-        """Load a learner written by `save` (works on a machine without a GPU).
-
-        Raises:
-            ModelFileError: the file is missing, truncated, altered, non-finite, not a learner, of another
-                algorithm than `algorithm` (when given), or of a layout this version does not build.
-        """
-        payload = read_model_file(path, "learner", algorithm)
-        config = LearnerConfig.from_json(json.loads(payload["config"]))
-        learner = cls(config, device=device)
-        learner.build(DatasetSpec(**json.loads(payload["spec"])), Scaling.from_json(json.loads(payload["scaling"])),
-                      json.loads(payload["seeds"]))
-        learner.state = jax.device_put(_restored(learner.state, payload["state"], path, config), learner.device)
-        return learner
+    def restore(self, payload: dict[str, Any], source: str | Path) -> None:
+        """Build this learner's networks from a verified model-file payload (`tether.algos.load_learner`)."""
+        self.build(DatasetSpec(**json.loads(payload["spec"])), Scaling.from_json(json.loads(payload["scaling"])),
+                   json.loads(payload["seeds"]))
+        self.state = jax.device_put(_restored(self.state, payload["state"], source, self.config), self.device)
 
     def _write_checkpoint(self, run_dir: Path, epoch: int, fingerprint: str) -> None:
         payload = {**self._payload(), "epoch": epoch, "dataset_fingerprint": fingerprint,

@@ -27,7 +27,8 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from tether._types import Metrics, Params, PRNGKey
-from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
+from tether.algos.base import AlgoSpec, Batch, DatasetSpec
+from tether.algos.config import LearnerConfig
 from tether.errors import ConfigError
 from tether.nets import GaussianActor, QEnsemble, ValueNet, gaussian_log_prob
 
@@ -153,4 +154,4 @@ def q_value(state: IQLState, observations: jax.Array, actions: jax.Array, *, con
     return jnp.mean(state.critic.apply_fn({"params": state.critic.params}, observations, actions), axis=0)
 
 
-register(AlgoSpec("iql", IQLConfig, init=init, update=update, act=act, q_value=q_value))
+SPEC = AlgoSpec("iql", IQLConfig, init=init, update=update, act=act, q_value=q_value)

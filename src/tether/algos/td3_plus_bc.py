@@ -22,7 +22,8 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from tether._types import Params, PRNGKey
-from tether.algos.base import AlgoSpec, Batch, DatasetSpec, LearnerConfig, register
+from tether.algos.base import AlgoSpec, Batch, DatasetSpec
+from tether.algos.config import LearnerConfig
 from tether.nets import DeterministicActor, QEnsemble
 from tether.nets.mlp import check_init
 
@@ -138,4 +139,4 @@ def q_value(state: TD3PlusBCState, observations: jax.Array, actions: jax.Array, 
     return jnp.mean(state.critic.apply_fn({"params": state.critic.params}, observations, actions), axis=0)
 
 
-register(AlgoSpec("td3_plus_bc", TD3PlusBCConfig, init=init, update=update, act=act, q_value=q_value))
+SPEC = AlgoSpec("td3_plus_bc", TD3PlusBCConfig, init=init, update=update, act=act, q_value=q_value)

@@ -31,6 +31,7 @@ progress_console = Console(stderr=True)  # progress never mixes into stdout, whi
 error_console = Console(stderr=True, soft_wrap=True)
 _debug = {"on": False}
 Command = TypeVar("Command", bound=Callable[..., Any])
+DATA_HELP = "A file (.parquet, .csv, .npz, D4RL .hdf5), a Minari dataset, a built-in name or a scenario."
 ACTION_SPACE_HELP = "discrete, continuous, or auto (infer: one column of whole numbers 0..255 is discrete)."
 
 
@@ -94,43 +95,24 @@ def _progress() -> Progress:
                     TimeRemainingColumn(), console=progress_console)
 
 
-def _load_with_progress(source: str, action_space: str | None = None):
-    """Load a path or Minari id, or generate (or reuse) a built-in dataset with a progress bar."""
-    from tether import datasets
-    from tether.data import load_dataset
-    from tether.data.io import with_action_space
+def _resolve(data: str, action_space: str | None = None, **options: Any):
+    """The `Source` behind what the user named, generating a built-in dataset with progress if needed."""
+    from tether.sources import resolve
 
-    kind = _action_space(action_space)
-    if not datasets.is_builtin(source) or source.endswith("-v2"):
-        return load_dataset(source, action_space=kind)
-    if datasets.is_scenario(source):
-        return with_action_space(datasets.get_dataset(source, create_env=False)[0], kind)
-    return with_action_space(_get_builtin(source, size=None, seed=0), kind)
-
-
-def _get_builtin(name: str, size: int | None, seed: int):
-    from tether import datasets
-
-    total = size or datasets.default_size(name)
-    with _progress() as progress:
-        bar = progress.add_task(name, total=total)
-        dataset, _ = datasets.get_dataset(name, size=size, seed=seed, create_env=False,
-                                          progress=lambda n: progress.update(bar, advance=n))
-        progress.update(bar, completed=total)
-    return dataset
+    return resolve(data, action_space=_action_space(action_space), show_progress=True, **options)
 
 
 @app.command()
 @_command
 def info(
-    data: Annotated[str, typer.Argument(help="A file, a Minari dataset, or a built-in name (tether datasets list).")],
+    data: Annotated[str, typer.Argument(help=DATA_HELP, show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print the card as JSON.")] = False,
     action_space: Annotated[str | None, typer.Option("--action-space", help=ACTION_SPACE_HELP)] = None,
 ) -> None:
     """Print a dataset card: sizes, episodes, horizons, returns, action space, propensities."""
     from tether.data.summary import summarize
 
-    card = summarize(_load_with_progress(data, action_space))
+    card = summarize(_resolve(data, action_space).dataset)
     if as_json:
         typer.echo(json.dumps(card, indent=1))
         return
@@ -208,10 +190,11 @@ def datasets_make(
     seed: Annotated[int, typer.Option(help="Generation seed.")] = 0,
 ) -> None:
     """Generate (or reuse) a built-in dataset in the cache, with a progress bar."""
-    from tether.datasets import check_size
+    from tether.datasets import check_size, parse_name
 
     check_size(size, "--size")
-    dataset = _get_builtin(name, size=size, seed=seed)
+    parse_name(name)  # only built-in names are made
+    dataset = _resolve(name, size=size, seed=seed).dataset
     returns = dataset.episode_returns()
     console.print(f"{name}: {dataset.n_steps:,} steps, {dataset.n_episodes:,} episodes, "
                   f"return {returns.mean():.1f} ± {returns.std():.1f}")
@@ -222,7 +205,9 @@ def datasets_make(
 def train(
     algo: Annotated[str, typer.Argument(help="The algorithm: one of `tether.algos.registered_algos()`, e.g. bc, "
                                              "td3_plus_bc, iql, cql, bcq, discrete_bc, discrete_cql, discrete_bcq.")],
-    dataset: Annotated[str, typer.Option("--dataset", help="A file, Minari dataset or built-in name.")],
+    data: Annotated[str | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", hidden=True, help="Same as DATA (older spelling).")
+                       ] = None,
     steps: Annotated[int, typer.Option("--steps", help="Gradient steps per seed.")] = 100_000,
     steps_per_epoch: Annotated[int, typer.Option(help="Steps between evaluations and checkpoints.")] = 10_000,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds, trained together.")] = "0",
@@ -238,8 +223,8 @@ def train(
 ) -> None:
     """Train an offline learner with its default config and save it to OUT/ALGO/model.tether."""
     from tether.algos import EnvironmentEvaluator, TDErrorEvaluator, TrainingDivergedError, get_algo
-    from tether.algos.base import check_action_space
     from tether.algos.engine import has_checkpoint
+    from tether.algos.registry import check_action_space
 
     spec = get_algo(algo)
     seed_list = _seeds(seeds)
@@ -251,18 +236,18 @@ def train(
     if resume and not has_checkpoint(run_dir):
         raise ConfigError("--resume", f"{run_dir} holds no checkpoint to resume from",
                           "drop --resume to start training, or pass the --out of the run to continue")
-    data = _load_with_progress(dataset, action_space)
-    check_action_space(algo, data.action_space.kind)
+    logs = _resolve(_one_data(data, dataset, "--dataset"), action_space).dataset
+    check_action_space(algo, logs.action_space.kind)
     evaluators: dict = {}
     if spec.q_value is not None:
         evaluators["td_error"] = TDErrorEvaluator()
     if evaluate_env:
-        environment = _evaluation_env(env, data.metadata)
+        environment = _evaluation_env(env, logs.metadata)
         if environment is not None:
             evaluators["environment"] = EnvironmentEvaluator(environment, n_trials=5)
     learner = spec.config_cls().create(device="cpu")
     try:
-        learner.fit(data, n_steps=steps, n_steps_per_epoch=steps_per_epoch, evaluators=evaluators,
+        learner.fit(logs, n_steps=steps, n_steps_per_epoch=steps_per_epoch, evaluators=evaluators,
                     seeds=seed_list, run_dir=run_dir, resume=resume,
                     tensorboard_dir=run_dir / "tensorboard" if tensorboard else None)
     except TrainingDivergedError:
@@ -272,6 +257,15 @@ def train(
     last = learner.history[-1][1]
     shown = {k: round(v, 3) for k, v in last.items() if isinstance(v, float) and "/" not in k}
     console.print(f"saved {path}; last epoch: {shown}")
+
+
+def _one_data(data: str | None, alias: str | None, option: str) -> str:
+    """DATA, or the older option spelling of it; exactly one of the two."""
+    if data is not None and alias is not None and data != alias:
+        raise ConfigError(option, f"names {alias!r} while DATA names {data!r}", "give the data once, as DATA")
+    if data is None and alias is None:
+        raise ConfigError("DATA", "is missing", "name a file, a Minari dataset, a built-in name or a scenario")
+    return data if data is not None else str(alias)
 
 
 def _seeds(text: str) -> list[int]:
@@ -323,8 +317,10 @@ def export(
 @app.command("run")
 @_command
 def run_command(
-    data: Annotated[str | None, typer.Option("--data", help="A file, Minari dataset, built-in name or scenario "
-                                                           "(default halfcheetah-medium-v5).")] = None,
+    data: Annotated[str | None, typer.Argument(help=DATA_HELP + " Default: halfcheetah-medium-v5, or run.toml's "
+                                               "data.", show_default=False)] = None,
+    data_option: Annotated[str | None, typer.Option("--data", hidden=True, help="Same as DATA (older spelling).")
+                           ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="run.toml with RunConfig fields.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run directory (default runs/<data>).")] = None,
     profile: Annotated[str | None, typer.Option(help="quick (default), seed or full.")] = None,
@@ -336,6 +332,7 @@ def run_command(
     """Audit, BC baseline, candidates, offline evaluation, support checks, the gate and the memo."""
     from tether.report.workflow import RunConfig, resume_config, run
 
+    data = _one_data(data, data_option, "--data") if data is not None or data_option is not None else None
     if resume is not None:
         run_config = resume_config(resume, data=data, config=config, profile=profile, size=size,
                                    action_space=action_space)
@@ -364,7 +361,7 @@ VERDICT_STYLE = {"offline-rl": "bold green", "bc-only": "bold yellow", "do-not-t
 @app.command()
 @_command
 def audit(
-    data: Annotated[str, typer.Argument(help="A file, a Minari dataset, a built-in name or a scenario.")],
+    data: Annotated[str, typer.Argument(help=DATA_HELP, show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     reference: Annotated[str | None, typer.Option(help="Reference dataset for SACo (default for built-in names: "
                                                         "the task's random dataset, or a scenario's uniform-random "
@@ -376,7 +373,6 @@ def audit(
     action_space: Annotated[str | None, typer.Option("--action-space", help=ACTION_SPACE_HELP)] = None,
 ) -> None:
     """Can these logs support offline RL, only behaviour cloning, or nothing? Verdict, reasons, next steps."""
-    from tether import datasets
     from tether.audit import audit as run_audit
 
     order = ["offline-rl", "bc-only", "do-not-train"]
@@ -390,14 +386,14 @@ def audit(
     if stream or (stream is None and is_parquet and path.stat().st_size > STREAM_BYTES):
         from tether.audit import audit_parquet
 
-        ref = _load_with_progress(reference, action_space) if reference is not None else None
+        ref = _resolve(reference, action_space).dataset if reference is not None else None
         progress_console.print("auditing: streaming the file, then diagnostics on a sample of episodes")
         report = audit_parquet(path, reference=ref, action_space=_action_space(action_space))
         _show_audit(report, data, as_json, fail_on, order)
         return
-    dataset = _load_with_progress(data, action_space)
-    ref = (_load_with_progress(reference, action_space) if reference is not None
-           else datasets.coverage_reference(data, dataset))
+    source = _resolve(data, action_space)
+    dataset = source.dataset
+    ref = _resolve(reference, action_space).dataset if reference is not None else source.coverage_reference()
     progress_console.print(f"auditing: diagnostics on {dataset.n_steps:,} steps")
     report = run_audit(dataset, reference=ref)
     _show_audit(report, data, as_json, fail_on, order)

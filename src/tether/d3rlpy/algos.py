@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from tether.algos import BCConfig as _BC
 from tether.algos import BCQConfig as _BCQ
@@ -21,7 +21,7 @@ from tether.algos import DiscreteBCConfig as _DiscreteBC
 from tether.algos import DiscreteBCQConfig as _DiscreteBCQ
 from tether.algos import DiscreteCQLConfig as _DiscreteCQL
 from tether.algos import IQLConfig as _IQL
-from tether.algos import Learner, LearnerConfig
+from tether.algos import Learner, LearnerConfig, load_learner
 from tether.algos import TD3PlusBCConfig as _TD3PlusBC
 from tether.algos.engine import dataset_spec, fit_scaling
 from tether.d3rlpy import logging as d3logging
@@ -283,7 +283,7 @@ class PortedLearner(Learner):
         if self.state is None:
             raise RuntimeError("load_model: the learner has no networks yet; call build_with_dataset(dataset) "
                                "first, as d3rlpy requires, or use d3rlpy.load_learnable(path)")
-        loaded = Learner.load(path, device=self.device)
+        loaded = load_learner(path, device=self.device)
         if loaded.config.get_type() != self.config.get_type() or loaded.spec != self.spec:
             raise ValueError(f"load_model: {path} holds a {loaded.config.get_type()} for {loaded.spec}; this "
                              f"learner is a {self.config.get_type()} for {self.spec}")
@@ -292,7 +292,7 @@ class PortedLearner(Learner):
 
 def load_learnable(path: str | Path, device: str | bool | None = False) -> PortedLearner:
     """Load a learner saved by `save` (or a `model_{step}.d3` from `fit`)."""
-    return PortedLearner.load(path, device=device)
+    return cast(PortedLearner, load_learner(path, device=device, learner_cls=PortedLearner))
 
 
 __all__ = ["BCConfig", "BCQConfig", "CQLConfig", "DiscreteBCConfig", "DiscreteBCQConfig", "DiscreteCQLConfig",

@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from tether.algos.tensorboard import TensorBoardWriter
 from tether.d3rlpy.algos import _hidden_units, log_dirs
 from tether.d3rlpy.preprocessing import StandardObservationScaler
 from tether.data import LoggedDataset
+from tether.logging.tensorboard import TensorBoardWriter
 from tether.ope import fqe as _fqe
 
 _D3RLPY_DEFAULTS = {"learning_rate": 1e-4, "batch_size": 100, "target_update_interval": 100, "n_heads": 1,

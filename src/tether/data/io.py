@@ -33,11 +33,10 @@ def detect_format(path: Path) -> str:
 
 def load_dataset(source: str | Path, *, format: Format | None = None, schema: TabularSchema | None = None,
                  action_space: ActionSpace | ActionKind | None = None) -> LoggedDataset:
-    """Load a logged dataset from a path, a Minari id or a built-in dataset name.
+    """Load a logged dataset from a file or a Minari dataset (built-in names: `tether.sources.load`).
 
     Args:
-        source: a file (`.hdf5` D4RL, `.parquet`, `.csv`, `.npz`), a Minari dataset directory or id,
-            or a built-in name such as `halfcheetah-medium-v5` (see `tether datasets list`).
+        source: a file (`.hdf5` D4RL, `.parquet`, `.csv`, `.npz`), or a Minari dataset directory or id.
         format: force a format instead of guessing from the suffix.
         schema: column names of a Parquet/CSV long-format log.
         action_space: declare the action space, or only its kind (`"discrete"` or `"continuous"`),
@@ -96,18 +95,13 @@ def with_action_space(dataset: LoggedDataset, action_space: ActionSpace | Action
 
 
 def _load_by_name(name: str) -> LoggedDataset:
-    from tether.data.minari_format import minari_root
+    from tether.data.minari_format import minari_root, read_minari
 
     if (minari_root() / name / "data" / "metadata.json").exists():
-        from tether.data.minari_format import read_minari
-
         return read_minari(name)
-    from tether.datasets import get_dataset, is_known_name
-
-    if is_known_name(name):
-        return get_dataset(name)[0]
-    raise DatasetError(name, "is neither an existing path, a Minari dataset id, nor a built-in dataset name",
-                       "check the path, or run `tether datasets list` for built-in names")
+    raise DatasetError(name, "is neither an existing path nor a Minari dataset id",
+                       "check the path; built-in datasets and scenarios (tether datasets list) load with "
+                       "tether.sources.load(name), as the command line does")
 
 
 def save_dataset(dataset: LoggedDataset, path: str | Path, *, format: Format | None = None) -> Path:

@@ -12,7 +12,7 @@ LOG_STD_MIN = -20.0  # rlkit / D4RL behaviour-policy clamp
 LOG_STD_MAX = 2.0
 INITS = ("lecun", "torch")
 # bound at import: flax re-evaluates initializers' shapes inside `apply`, and the update cross-check
-# (tether.algos.crosscheck) stands in for `jax.random.uniform` while it traces an update
+# (bench.crosscheck) stands in for `jax.random.uniform` while it traces an update
 _uniform = jax.random.uniform
 
 

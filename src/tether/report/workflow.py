@@ -21,10 +21,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tether._atomic import write_atomically
-from tether.algos import AverageValueEstimationEvaluator, TrainingDivergedError, get_algo
+from tether.algos import AverageValueEstimationEvaluator, TrainingDivergedError, get_algo, load_learner
 from tether.algos.engine import Evaluator, Learner, has_checkpoint
 from tether.data import LoggedDataset
 from tether.errors import ConfigError, DatasetError, did_you_mean
+from tether.sources import ExactTruth, Source, Truth, resolve
 
 
 class Roles(NamedTuple):
@@ -102,7 +103,7 @@ class RunConfig:
         """Raise `ConfigError` naming the first field that is of the wrong type, out of range or unknown."""
         from tether._validate import check_table, type_problem
         from tether.algos import registered_algos
-        from tether.algos.base import get_algo
+        from tether.algos.registry import get_algo
         from tether.data.dataset import parse_action_kind
         from tether.ope import FQEConfig
 
@@ -144,7 +145,7 @@ class RunConfig:
 
     def check_against(self, data: LoggedDataset) -> None:
         """Refuse candidates (and hyperparameter tables) for the other kind of actions than the data hold."""
-        from tether.algos.base import algos_for, get_algo
+        from tether.algos.registry import algos_for, get_algo
 
         kind = data.action_space.kind
         for name in [*(self.candidates or []), *self.hyperparameters]:
@@ -206,23 +207,12 @@ def _jsonable(value):
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
-def load_data(config: RunConfig) -> tuple[LoggedDataset, object]:
-    """`(dataset, truth)`: truth is a scenario (exact values), a gym env (rollouts) or None."""
-    from tether import datasets
-    from tether.data import load_dataset
+def load_data(config: RunConfig) -> Source:
+    """The run's data and the simulator truth behind them (a scenario's exact values, a task's env, or none)."""
     from tether.data.dataset import parse_action_kind
-    from tether.data.io import with_action_space
 
-    kind = parse_action_kind(config.action_space)
-    if not datasets.is_builtin(config.data):
-        return load_dataset(config.data, action_space=kind), None
-    if datasets.is_scenario(config.data):
-        from tether.envs.scenarios import get_scenario
-
-        scenario = get_scenario(config.data)
-        return with_action_space(scenario.logs(config.size, seed=config.seed), kind), scenario
-    dataset, env = datasets.get_dataset(config.data, size=config.size, seed=config.seed)
-    return with_action_space(dataset, kind), env
+    return resolve(config.data, size=config.size, seed=config.seed, action_space=parse_action_kind(config.action_space),
+                   with_truth=True)
 
 
 def _instabilities(history: list, data: LoggedDataset, gamma: float, learner: Learner) -> list[str]:
@@ -277,7 +267,7 @@ def train_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path, re
     return summary
 
 
-def evaluate_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path, resume: bool, truth,
+def evaluate_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path, resume: bool, truth: Truth | None,
                    progress: bool = False) -> dict:
     """Offline evaluation of learner `name`: every estimator, the support check, and the truth when known."""
     from tether.ope import FQEConfig, evaluate_policy, support_check
@@ -286,7 +276,7 @@ def evaluate_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path,
     if resume and path.exists():
         return json.loads(path.read_text())
     start = time.perf_counter()
-    learner = Learner.load(out / "learners" / name / "model.tether")
+    learner = load_learner(out / "learners" / name / "model.tether")
     data = evaluation_data(data, config)
     estimators = ("FQE", "IS", "PDIS", "WIS", "WPDIS", "DR", "WDR") if data.action_space.is_discrete else ("FQE",)
     fqe_options = {**config.fqe, **({"hidden_dims": tuple(config.fqe["hidden_dims"])} if "hidden_dims" in config.fqe
@@ -321,11 +311,11 @@ def estimates_for(data: LoggedDataset, estimators: tuple[str, ...]) -> tuple[str
     return estimators
 
 
-def true_value(learner: Learner, truth, gamma: float) -> dict | None:
+def true_value(learner: Learner, truth: Truth | None, gamma: float) -> dict | None:
     """Ground truth where a simulator exists: exact (scenarios) or by rollouts (gym env; undiscounted)."""
     if truth is None:
         return None
-    if hasattr(truth, "true_value"):
+    if isinstance(truth, ExactTruth):
         return {"kind": "exact", "discounted": truth.true_value(learner, gamma), "undiscounted": truth.true_value(
             learner, 1.0)}
     from tether.algos import EnvironmentEvaluator
@@ -349,7 +339,8 @@ def run(config: RunConfig, out: Path, resume: bool = False, log=print, progress:
     config = resume_config(out) if resume else replace(config, data=absolute_data(config.data))
     started = time.perf_counter()
     log(f"loading {config.data}")
-    data, truth = load_data(config)
+    source = load_data(config)
+    data, truth = source.dataset, source.truth
     config.check_against(data)
     fingerprint = data.fingerprint()
     if resume and json.loads(config_path.read_text())["fingerprint"] != fingerprint:
@@ -362,9 +353,7 @@ def run(config: RunConfig, out: Path, resume: bool = False, log=print, progress:
     if resume and audit_path.exists():
         audit_json = json.loads(audit_path.read_text())
     else:
-        from tether.datasets import coverage_reference
-
-        audit_json = audit(data, reference=coverage_reference(config.data, data), seed=config.seed).to_json()
+        audit_json = audit(data, reference=source.coverage_reference(), seed=config.seed).to_json()
         _atomic_json(audit_path, audit_json)
     roles = DISCRETE if data.action_space.is_discrete else CONTINUOUS
     candidates = list(config.candidates or roles.candidates)
@@ -407,21 +396,20 @@ def run(config: RunConfig, out: Path, resume: bool = False, log=print, progress:
 def export_stage(name: str, data: LoggedDataset, out: Path) -> dict:
     """The greedy policy of learner `name` as `learners/<name>/policy.onnx`, for the guarded test or serving
     the memo asks for: `{"path": ...}`, or `{"error": ...}` when the learner cannot be exported."""
-    from tether.algos import Learner
 
     path = out / "learners" / name / "policy.onnx"
     try:
-        Learner.load(out / "learners" / name / "model.tether").save_policy(
+        load_learner(out / "learners" / name / "model.tether").save_policy(
             path, action_masks=data.action_space.is_discrete and data.action_masks is not None)
     except ValueError as err:
         return {"error": str(err)}
     return {"path": str(path.relative_to(out))}
 
 
-def _truth_kind(truth) -> str | None:
+def _truth_kind(truth: Truth | None) -> str | None:
     if truth is None:
         return None
-    return "simulator (exact values)" if hasattr(truth, "true_value") else "simulator (rollouts)"
+    return "simulator (exact values)" if isinstance(truth, ExactTruth) else "simulator (rollouts)"
 
 
 def _data_summary(data: LoggedDataset, config: RunConfig) -> dict:

@@ -20,8 +20,8 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from tether._types import Metrics, Params, PRNGKey
-from tether.algos.sac_parts import actor_and_temperature_step, sample_actions, temperature, temperature_state
 from tether.nets import QEnsemble, TanhGaussianActor
+from tether.nets.sac import actor_and_temperature_step, sample_actions, temperature, temperature_state
 
 
 @dataclass(frozen=True, kw_only=True)

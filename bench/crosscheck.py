@@ -25,7 +25,8 @@ from flax.training.train_state import TrainState
 
 from tether._types import Params
 from tether.algos import bc, bcq, cql, td3_plus_bc
-from tether.algos.base import Batch, DatasetSpec, LearnerConfig
+from tether.algos.base import Batch, DatasetSpec
+from tether.algos.config import LearnerConfig
 
 
 def _restart(train_state: TrainState, params: Params) -> TrainState:

@@ -14,7 +14,7 @@ import optax
 from flax.training.train_state import TrainState
 
 from tether._types import Params, PRNGKey
-from tether.nets import tanh_gaussian_log_prob
+from tether.nets.mlp import tanh_gaussian_log_prob
 
 
 def temperature_state(initial_temperature: float, learning_rate: float) -> TrainState:

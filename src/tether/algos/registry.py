@@ -1,0 +1,85 @@
+"""The one list of tether's learners. Adding a learner: its file (ending in `SPEC = AlgoSpec(...)`),
+one line in `ALGORITHMS` below, and its own tests; the command line's choices and help, `tether run`'s
+candidates, `tether.d3rlpy`'s names and the contract test all read this list.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tether.algos import bc, bcq, cql, discrete_bc, discrete_bcq, discrete_cql, iql, td3_plus_bc
+from tether.algos.base import AlgoSpec
+from tether.algos.config import LearnerConfig
+from tether.algos.engine import Learner
+from tether.algos.model_file import read_model_file
+from tether.errors import ConfigError, DatasetError, ModelFileError, did_you_mean
+
+ALGORITHMS: dict[str, AlgoSpec] = {spec.name: spec for spec in (
+    bc.SPEC,
+    td3_plus_bc.SPEC,
+    iql.SPEC,
+    cql.SPEC,
+    bcq.SPEC,
+    discrete_bc.SPEC,
+    discrete_cql.SPEC,
+    discrete_bcq.SPEC,
+)}
+
+
+def get_algo(name: str) -> AlgoSpec:
+    """The algorithm `name` (raises `ConfigError` naming the closest known name)."""
+    if name not in ALGORITHMS:
+        raise ConfigError("algorithm", f"unknown algorithm {name!r}{did_you_mean(str(name), ALGORITHMS)}",
+                          f"choose one of {sorted(ALGORITHMS)}")
+    return ALGORITHMS[name]
+
+
+def registered_algos() -> list[str]:
+    """Names of every algorithm, sorted."""
+    return sorted(ALGORITHMS)
+
+
+def algos_for(action_space: str) -> list[str]:
+    """Names of the algorithms that learn `"continuous"` or `"discrete"` actions."""
+    return sorted(name for name, spec in ALGORITHMS.items() if spec.action_space == action_space)
+
+
+def check_action_space(name: str, dataset_kind: str) -> None:
+    """Refuse to train algorithm `name` on data of the other action kind, naming the algorithms that fit."""
+    spec = get_algo(name)
+    if spec.action_space != dataset_kind:
+        raise DatasetError("actions", f"{name} learns {spec.action_space} actions but this dataset's actions are "
+                           f"{dataset_kind}", f"use one of {algos_for(dataset_kind)}, or declare --action-space "
+                           f"{spec.action_space} if the actions were read as the wrong kind")
+
+
+def config_from_json(data: dict[str, Any]) -> LearnerConfig:
+    """Rebuild a config of any algorithm from `LearnerConfig.to_json`'s output."""
+    import dataclasses
+
+    spec = get_algo(data["type"])
+    fields = {f.name: f for f in dataclasses.fields(spec.config_cls)}
+    params: dict[str, Any] = {k: tuple(v) if isinstance(v, list) and "tuple" in str(fields[k].type) else v
+                              for k, v in data["params"].items()}
+    return spec.config_cls(**params)
+
+
+def load_learner(path: str | Path, device: str | bool | None = False, algorithm: str | None = None,
+                 learner_cls: type[Learner] = Learner) -> Learner:
+    """Load a learner written by `Learner.save` (works on a machine without a GPU), as `learner_cls`.
+
+    Raises:
+        ModelFileError: the file is missing, truncated, altered, non-finite, not a learner, of another
+            algorithm than `algorithm` (when given), or of a layout this version does not build.
+    """
+    payload = read_model_file(path, "learner", algorithm)
+    try:
+        config = config_from_json(json.loads(payload["config"]))
+    except (ConfigError, KeyError, TypeError) as err:
+        raise ModelFileError(str(path), f"holds a config this tether cannot build ({err})",
+                             "load it with the tether version that wrote it, or train again") from None
+    learner = learner_cls(config, device=device)
+    learner.restore(payload, path)
+    return learner

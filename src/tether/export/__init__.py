@@ -1,0 +1,1 @@
+"""Serving: a learner's greedy policy exported for use without Python or tether (ONNX)."""

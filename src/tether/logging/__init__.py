@@ -1,0 +1,1 @@
+"""Training logs other tools read: TensorBoard event files, written without TensorFlow."""
