@@ -115,7 +115,7 @@ def test_cli_run_writes_the_memo_and_refuses_bad_input(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('dataset = "fraud"\n')
     result = runner.invoke(app, ["run", "--config", str(bad)])
-    assert result.exit_code == 2 and "unknown keys" in result.stdout
+    assert result.exit_code == 2 and "unknown key 'dataset'" in result.stderr
 
 
 def test_html_memo_renders_in_headless_chromium_without_console_errors(halfcheetah_run):
