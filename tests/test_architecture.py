@@ -127,3 +127,11 @@ def test_no_layer_imports_a_layer_above_it():
     upward = sorted(f"{module} -> {target}" for module, targets in import_graph().items() for target in targets
                     if module != "tether" and layer_of(target) > layer_of(module))
     assert upward == []
+
+
+def test_the_d3rlpy_port_offers_every_registered_algorithm_under_its_config_name():
+    from tether.algos.registry import ALGORITHMS
+    from tether.d3rlpy import algos as ported
+
+    for spec in ALGORITHMS.values():  # d3rlpy's names are tether's config class names
+        assert getattr(ported, spec.config_cls.__name__)().config.get_type() == spec.name

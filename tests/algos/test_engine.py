@@ -41,20 +41,22 @@ def test_every_registered_algorithm_has_a_contract_config():
     assert set(registered_algos()) == set(CONFIGS)
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_contract_fit_predict_value_save_load(tmp_path, name):
-    config = CONFIGS[name]
-    assert config_from_json(config.to_json()) == config
+@pytest.mark.parametrize("name", registered_algos())
+def test_contract_fit_predict_value_save_load_export_resume(tmp_path, name):
+    """Every registered algorithm: fits, predicts consistently, saves and loads exactly, exports to ONNX
+    where its registry entry says so (and is refused by name where not), and resumes to the same weights."""
+    config, spec = CONFIGS[name], get_algo(name)
+    assert config_from_json(config.to_json()) == config and config.algorithm() is spec
     learner = config.create(device="cpu")
-    data = DISCRETE_DATA if name.startswith("discrete") else DATA
-    history = learner.fit(data, n_steps=60, n_steps_per_epoch=30, show_progress=False)
+    data = DISCRETE_DATA if spec.action_space == "discrete" else DATA
+    history = learner.fit(data, n_steps=60, n_steps_per_epoch=30, show_progress=False, run_dir=tmp_path / "full")
     assert [epoch for epoch, _ in history] == [1, 2] and history[-1][1]["step"] == 60
     obs = data.observations[:5]
     actions = learner.predict(obs)
     # greedy actions are a function of the state: not of its place in the batch, nor of its companions
     np.testing.assert_allclose(learner.predict(obs[::-1])[::-1], actions, atol=1e-5)
     np.testing.assert_allclose(learner.predict(obs[2:3]), actions[2:3], atol=1e-5)
-    if name.startswith("discrete"):
+    if spec.action_space == "discrete":
         assert actions.shape == (5,) and set(actions.tolist()) <= {0, 1, 2}
         assert learner.sample_action(obs, key=jax.random.PRNGKey(3)).shape == (5,)
     else:
@@ -63,11 +65,27 @@ def test_contract_fit_predict_value_save_load(tmp_path, name):
     loaded = load_learner(learner.save(tmp_path / "model.tether"))
     np.testing.assert_array_equal(loaded.predict(obs), actions)
     assert loaded.config == config
-    if get_algo(name).q_value is not None:
+    if spec.q_value is not None:
         np.testing.assert_array_equal(loaded.predict_value(obs, actions), learner.predict_value(obs, actions))
     else:
         with pytest.raises(NotImplementedError):
             learner.predict_value(obs, actions)
+
+    if spec.exportable:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(learner.save_policy(tmp_path / "policy.onnx")))
+        exported = session.run(None, {"observations": obs.astype(np.float32)})[0]
+        np.testing.assert_allclose(exported, actions, rtol=1e-5, atol=1e-5)
+    else:
+        with pytest.raises(ValueError, match=name):
+            learner.save_policy(tmp_path / "policy.onnx")
+
+    interrupted = config.create(device="cpu")  # stopped after the first epoch, then resumed to the end
+    interrupted.fit(data, n_steps=30, n_steps_per_epoch=30, show_progress=False, run_dir=tmp_path / "cut")
+    resumed = config.create(device="cpu")
+    resumed.fit(data, n_steps=60, n_steps_per_epoch=30, show_progress=False, run_dir=tmp_path / "cut", resume=True)
+    np.testing.assert_array_equal(resumed.predict(obs), actions)
 
 
 def test_weights_of_another_layout_or_shape_are_refused_with_the_fix(tmp_path):

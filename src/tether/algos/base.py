@@ -68,6 +68,7 @@ class AlgoSpec:
     - `exportable`: its greedy policy exports to ONNX (`Learner.save_policy`)
     - `needs_propensities`: it needs the logged behaviour probabilities
     - `needs_environment`: it interacts with an environment (or an expert) while it learns
+    - `baseline`: it is the behaviour-cloning baseline `tether run` compares candidates with
 
     Creating the spec binds it to its config class, so `config.algorithm()` finds it.
     """
@@ -82,6 +83,7 @@ class AlgoSpec:
     exportable: bool = True
     needs_propensities: bool = False
     needs_environment: bool = False
+    baseline: bool = False
 
     def __post_init__(self) -> None:
         if self.config_cls.TYPE != self.name:

@@ -91,4 +91,4 @@ def act(state: BCState, observations: jax.Array, key: PRNGKey, *, config: BCConf
     return jnp.clip(mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape), -1.0, 1.0)
 
 
-SPEC = AlgoSpec("bc", BCConfig, init=init, update=update, act=act)
+SPEC = AlgoSpec("bc", BCConfig, init=init, update=update, act=act, baseline=True)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
+from tether.algos.base import AlgoSpec
 from tether.algos.engine import Learner
 from tether.errors import ConfigError
-
-if TYPE_CHECKING:
-    from tether.algos.base import AlgoSpec
 
 
 @dataclass(frozen=True, kw_only=True)

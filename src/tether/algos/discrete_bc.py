@@ -79,4 +79,5 @@ def act(state: DiscreteBCState, observations: jax.Array, key: PRNGKey, *, config
     return jax.random.categorical(key, logits, axis=1)
 
 
-SPEC = AlgoSpec("discrete_bc", DiscreteBCConfig, init=init, update=update, act=act, action_space="discrete")
+SPEC = AlgoSpec("discrete_bc", DiscreteBCConfig, init=init, update=update, act=act, action_space="discrete",
+                baseline=True)

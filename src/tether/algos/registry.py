@@ -16,11 +16,12 @@ from tether.algos.engine import Learner
 from tether.algos.model_file import read_model_file
 from tether.errors import ConfigError, DatasetError, ModelFileError, did_you_mean
 
+# in the order `tether run` trains them: each action space's baseline, then its candidates
 ALGORITHMS: dict[str, AlgoSpec] = {spec.name: spec for spec in (
     bc.SPEC,
-    td3_plus_bc.SPEC,
-    iql.SPEC,
     cql.SPEC,
+    iql.SPEC,
+    td3_plus_bc.SPEC,
     bcq.SPEC,
     discrete_bc.SPEC,
     discrete_cql.SPEC,
@@ -44,6 +45,18 @@ def registered_algos() -> list[str]:
 def algos_for(action_space: str) -> list[str]:
     """Names of the algorithms that learn `"continuous"` or `"discrete"` actions."""
     return sorted(name for name, spec in ALGORITHMS.items() if spec.action_space == action_space)
+
+
+def baseline_for(action_space: str) -> str:
+    """The behaviour-cloning baseline `tether run` trains for `"continuous"` or `"discrete"` actions."""
+    return next(name for name, spec in ALGORITHMS.items() if spec.baseline and spec.action_space == action_space)
+
+
+def candidates_for(action_space: str) -> list[str]:
+    """The learners `tether run` compares with the baseline by default: every other offline learner for
+    that action space, in registry order (learners that need an environment are never defaults)."""
+    return [name for name, spec in ALGORITHMS.items() if spec.action_space == action_space and not spec.baseline
+            and not spec.needs_environment]
 
 
 def check_action_space(name: str, dataset_kind: str) -> None:

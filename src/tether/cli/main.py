@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from tether.algos.registry import ALGORITHMS
 from tether.errors import ConfigError, TetherError
 
 app = typer.Typer(help="Learn decision policies from logged data, tethered to the evidence.", no_args_is_help=True,
@@ -31,6 +32,7 @@ progress_console = Console(stderr=True)  # progress never mixes into stdout, whi
 error_console = Console(stderr=True, soft_wrap=True)
 _debug = {"on": False}
 Command = TypeVar("Command", bound=Callable[..., Any])
+ALGO_HELP = "The algorithm: " + "; ".join(f"{name} ({spec.action_space})" for name, spec in ALGORITHMS.items())
 DATA_HELP = "A file (.parquet, .csv, .npz, D4RL .hdf5), a Minari dataset, a built-in name or a scenario."
 ACTION_SPACE_HELP = "discrete, continuous, or auto (infer: one column of whole numbers 0..255 is discrete)."
 
@@ -203,8 +205,7 @@ def datasets_make(
 @app.command()
 @_command
 def train(
-    algo: Annotated[str, typer.Argument(help="The algorithm: one of `tether.algos.registered_algos()`, e.g. bc, "
-                                             "td3_plus_bc, iql, cql, bcq, discrete_bc, discrete_cql, discrete_bcq.")],
+    algo: Annotated[str, typer.Argument(help=ALGO_HELP, show_default=False)],
     data: Annotated[str | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", hidden=True, help="Same as DATA (older spelling).")
                        ] = None,

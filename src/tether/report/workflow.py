@@ -16,27 +16,17 @@ import time
 import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from tether._atomic import write_atomically
 from tether.algos import AverageValueEstimationEvaluator, TrainingDivergedError, get_algo, load_learner
 from tether.algos.engine import Evaluator, Learner, has_checkpoint
+from tether.algos.registry import baseline_for, candidates_for
 from tether.data import LoggedDataset
 from tether.errors import ConfigError, DatasetError, did_you_mean
 from tether.sources import ExactTruth, Source, Truth, resolve
-
-
-class Roles(NamedTuple):
-    """The baseline learner and the candidates `tether run` trains, for one kind of action."""
-
-    baseline: str
-    candidates: tuple[str, ...]
-
-
-CONTINUOUS = Roles("bc", ("cql", "iql", "td3_plus_bc", "bcq"))
-DISCRETE = Roles("discrete_bc", ("discrete_cql", "discrete_bcq"))
 
 # gradient steps per learner and for each FQE, by profile
 # offline evaluation fits on a random subset of whole episodes up to this many steps (None: all)
@@ -355,21 +345,21 @@ def run(config: RunConfig, out: Path, resume: bool = False, log=print, progress:
     else:
         audit_json = audit(data, reference=source.coverage_reference(), seed=config.seed).to_json()
         _atomic_json(audit_path, audit_json)
-    roles = DISCRETE if data.action_space.is_discrete else CONTINUOUS
-    candidates = list(config.candidates or roles.candidates)
+    baseline = baseline_for(data.action_space.kind)
+    candidates = list(config.candidates or candidates_for(data.action_space.kind))
     only = PROFILE_CANDIDATES.get(config.profile)
     if only and config.candidates is None:
         candidates = [c for c in candidates if c in only]
-    names = [roles.baseline, *candidates]
+    names = [baseline, *candidates]
     training, evaluation = {}, {}
     for i, name in enumerate(names):
         stage = f"[{i + 1}/{len(names)}]"
-        log(f"{stage} training {name} ({config.steps_for('baseline' if name == roles.baseline else name):,} steps)")
+        log(f"{stage} training {name} ({config.steps_for('baseline' if name == baseline else name):,} steps)")
         training[name] = train_stage(name, config, data, out, resume, progress)
         log(f"{stage} evaluating {name} offline ({config.steps_for('fqe'):,} FQE steps)")
         evaluation[name] = evaluate_stage(name, config, data, out, resume, truth, progress)
     behavior = behavior_value_interval(data, config.gamma, seed=config.seed)
-    bc_fqe = evaluation[roles.baseline]["estimates"]["FQE"]["value"]
+    bc_fqe = evaluation[baseline]["estimates"]["FQE"]["value"]
     decisions = {}
     for name in candidates:
         estimates = {k: Estimate(**{f: v[f] for f in Estimate.__dataclass_fields__ if f in v})
@@ -383,7 +373,7 @@ def run(config: RunConfig, out: Path, resume: bool = False, log=print, progress:
     exports = {name: export_stage(name, data, out) for name in candidates if decisions[name]["decision"] != "no-go"}
     results = {"config": asdict(config), "fingerprint": fingerprint, "versions": versions(), "audit": audit_json,
                "behavior_value": {"mean": behavior[0], "interval": behavior[1:]}, "training": training,
-               "evaluation": evaluation, "decisions": decisions, "baseline": roles.baseline,
+               "evaluation": evaluation, "decisions": decisions, "baseline": baseline,
                "candidates": candidates, "truth_kind": _truth_kind(truth), "data_summary": _data_summary(data, config),
                "exports": exports,
                "seconds": time.perf_counter() - started}
