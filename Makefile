@@ -24,9 +24,9 @@ test: lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/algos_speed.py
-	$(BIN)/python bench/load_formats.py
-	$(BIN)/python bench/generation.py
+	$(BIN)/python -m bench.algos_speed
+	$(BIN)/python -m bench.load_formats
+	$(BIN)/python -m bench.generation
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

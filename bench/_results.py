@@ -21,7 +21,8 @@ def machine() -> dict:
 def write_results(name: str, payload: dict, table_rows: list[dict], title: str) -> Path:
     """Save `payload` (plus machine info) as JSON and `table_rows` as a Markdown table; print the table."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps({"machine": machine(), **payload}, indent=1) + "\n")
+    record = {"machine": machine(), **payload, "title": title, "rows": table_rows}  # docs/benchmarks.md reads these
+    (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
     columns = list(table_rows[0])
     lines = [f"### {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in table_rows]

@@ -6,8 +6,8 @@ Minimalist Approach to Offline Reinforcement Learning".
 
 Differences: from the paper, none (alpha 2.5, policy noise 0.2 clipped at 0.5, actor every 2nd
 step, states standardised). From d3rlpy: observations are standardised by default, as in the paper.
-The networks start from PyTorch's initialisation, as d3rlpy's do: over 12 seeds on
-halfcheetah-medium-v5 (20k steps) it scored 62.0 against flax's 60.2 and d3rlpy's 62.9.
+The networks start from PyTorch's initialisation, as d3rlpy's do (`network_init="lecun"` for flax's;
+the comparison behind the default is in bench/NOTES.md).
 """
 
 from __future__ import annotations

@@ -63,11 +63,7 @@ class FQEConfig:
     10 steps (d3rlpy: 100) and the values are normalised (`normalize_rewards`): Adam's steps have a fixed
     size in parameter space, so at the raw scale (values in the hundreds) a head spends thousands of
     steps only reaching the magnitude of its targets, while normalised it tracks a new target within a few
-    steps. Measured with the zoo's medium policy as candidate on 100 episodes of its own logs (truth: the
-    logged discounted return), at 5000 steps: halfcheetah (truth 191) 117 with the old settings (raw
-    rewards, copy every 20, learning rate 3e-4), 146 with normalisation alone, 181 with normalisation, a
-    copy every 10 and learning rate 6e-4 (192 at 10k steps); hopper (truth 240) 208, 238 and 249. On
-    hopper-medium at 10k steps a copy every 100 left supported candidates at 55-58% of the truth.
+    steps (the measurements behind these defaults: bench/NOTES.md, offline evaluation).
     """
 
     learning_rate: float = 6e-4
