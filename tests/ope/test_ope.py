@@ -243,3 +243,31 @@ def test_estimators_recover_the_behaviour_value_on_a_mujoco_log():
                                                                                       logged)
     for name in ("IS", "WIS", "PDIS", "WPDIS"):  # the candidate's densities reproduce the logged propensities
         assert estimates[name].diagnostics["mean_weight"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_fqe_resumes_after_a_kill_to_the_same_estimate(tmp_path):
+    from tether.errors import ModelFileError
+
+    scenario = get_scenario("fraud")
+    data = scenario.logs(200, seed=2)
+    policy = table_policy(reviewer_habit(scenario.mdp), scenario.mdp)
+    config = FQEConfig(gamma=0.9, hidden_dims=(32,), n_heads=3, target_update_interval=50)
+    whole = FQE(policy, config)
+    whole.fit(data, n_steps=800, n_steps_per_epoch=200)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_two_epochs(epoch: int, steps: int) -> None:
+        if epoch == 2:
+            raise Killed  # the process dies after the second epoch's checkpoint is on disk
+
+    with pytest.raises(Killed):
+        FQE(policy, config).fit(data, n_steps=800, n_steps_per_epoch=200, run_dir=tmp_path,
+                                epoch_callback=kill_after_two_epochs)
+    resumed = FQE(policy, config)
+    resumed.fit(data, n_steps=800, n_steps_per_epoch=200, run_dir=tmp_path, resume=True)
+    assert resumed.history == whole.history and resumed.estimate().value == whole.estimate().value
+    other = FQE(table_policy(behavior_policy(scenario.mdp), scenario.mdp), config)
+    with pytest.raises(ModelFileError, match="another policy"):
+        other.fit(data, n_steps=800, n_steps_per_epoch=200, run_dir=tmp_path, resume=True)

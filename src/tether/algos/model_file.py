@@ -30,6 +30,10 @@ MAGIC = b"TETHER-MODEL\n"
 FORMAT_VERSION = 1
 LEGACY_FORMAT = "tether-learner-v1"
 _LENGTH = struct.Struct("<I")
+# the fields each kind of file must hold; learners and their checkpoints also carry observation scaling
+REQUIRED = {"learner": ("config", "spec", "scaling", "seeds", "state"),
+            "checkpoint": ("config", "spec", "scaling", "seeds", "state"),
+            "fqe-checkpoint": ("config", "state", "epoch", "history", "fingerprint")}
 _RETRAIN = "train again, or restore the file from where it was copied"
 
 
@@ -68,7 +72,7 @@ def read_model_file(path: str | Path, kind: str, algorithm: str | None = None) -
     path = Path(path)
     header, body = _split(path)
     if header is None:
-        payload = _decode(path, body)
+        payload = _decode(path, body, kind)
         if payload.get("format") != LEGACY_FORMAT:
             raise ModelFileError(str(path), "is not a tether model file", "pass a file written by tether's save()")
     else:
@@ -81,7 +85,7 @@ def read_model_file(path: str | Path, kind: str, algorithm: str | None = None) -
         if hashlib.sha256(body).hexdigest() != header.get("payload_sha256"):
             raise ModelFileError(str(path), "does not match its SHA-256 checksum: it was changed or damaged after "
                                  "it was written", _RETRAIN)
-        payload = _decode(path, body)
+        payload = _decode(path, body, kind)
     held = _algorithm(path, payload)
     if header is not None and held != header.get("algorithm"):
         raise ModelFileError(str(path), f"its header says {header.get('algorithm')!r} but its config is {held!r}",
@@ -122,7 +126,7 @@ def _split(path: Path) -> tuple[dict[str, Any] | None, bytes]:
     return header, raw[start + length :]
 
 
-def _decode(path: Path, body: bytes) -> dict[str, Any]:
+def _decode(path: Path, body: bytes, kind: str) -> dict[str, Any]:
     try:
         payload = serialization.msgpack_restore(body)
     except Exception as err:  # msgpack raises many types for bytes that are not its own
@@ -130,7 +134,7 @@ def _decode(path: Path, body: bytes) -> dict[str, Any]:
                              "a tether model file", _RETRAIN) from None
     if not isinstance(payload, dict):
         raise ModelFileError(str(path), "is not a tether model file", "pass a file written by tether's save()")
-    missing = [k for k in ("config", "spec", "scaling", "seeds", "state") if k not in payload]
+    missing = [k for k in REQUIRED.get(kind, ("config", "state")) if k not in payload]
     if missing:
         raise ModelFileError(str(path), f"lacks the field(s) {missing}", _RETRAIN)
     return payload
@@ -150,6 +154,8 @@ def _check_finite(path: Path, payload: dict[str, Any]) -> None:
             where = "/".join(str(getattr(k, "key", k)) for k in name)
             raise ModelFileError(str(path), f"weight {where} holds NaN or infinite values",
                                  "train again (a diverged run keeps its last finite state)")
+    if "scaling" not in payload:
+        return
     try:
         scaling = json.loads(payload["scaling"])
         stats = [scaling[k] for k in ("observation_mean", "observation_std", "reward_scale")]

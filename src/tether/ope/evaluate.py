@@ -13,13 +13,14 @@ family, an HCOPE-style high-confidence lower bound; `warnings` lists each diagno
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from tether.data import LoggedDataset
 from tether.ope import importance as imp
 from tether.ope.behavior import fit_behavior_model
-from tether.ope.fqe import FQE, FQEConfig
+from tether.ope.fqe import FQE, FQE_CHECKPOINT, FQEConfig
 from tether.ope.policy import EvaluationPolicy, as_policy
 
 THRESHOLDS = {
@@ -68,7 +69,8 @@ def evaluate_policy(policy, dataset: LoggedDataset, gamma: float = 0.99,
                     fqe: FQE | None = None, fqe_steps: int = 5000, fqe_config: FQEConfig | None = None,
                     n_boot: int = 300, level: float = 0.95, delta: float = 0.05, seed: int = 0,
                     behavior: tuple[np.ndarray, str, object] | None = None,
-                    show_progress: bool = False) -> dict[str, Estimate]:
+                    show_progress: bool = False, fqe_run_dir: str | Path | None = None,
+                    resume: bool = False) -> dict[str, Estimate]:
     """Estimate `policy`'s value from `dataset` with each estimator (see the module docstring).
 
     Example:
@@ -100,7 +102,9 @@ def evaluate_policy(policy, dataset: LoggedDataset, gamma: float = 0.99,
     needs_fqe = any(e in estimators for e in ("FQE", "DR", "WDR"))
     if needs_fqe and fqe is None:
         fqe = FQE(target, fqe_config or FQEConfig(gamma=gamma), seed=seed)
-        fqe.fit(dataset, n_steps=fqe_steps, n_steps_per_epoch=max(fqe_steps // 10, 1), show_progress=show_progress)
+        resumable = resume and fqe_run_dir is not None and (Path(fqe_run_dir) / FQE_CHECKPOINT).exists()
+        fqe.fit(dataset, n_steps=fqe_steps, n_steps_per_epoch=max(fqe_steps // 10, 1), show_progress=show_progress,
+                run_dir=fqe_run_dir, resume=resumable)
     if "FQE" in estimators and fqe is not None:  # (it is: FQE was fitted above)
         result = fqe.estimate()
         warnings = []

@@ -30,18 +30,25 @@ All heads train in one program: `vmap` over heads, `lax.scan` over steps.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
+from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import serialization
 
 from tether._progress import StageProgress
+from tether.algos.engine import TrainingDivergedError
+from tether.algos.model_file import read_model_file, write_model_file
 from tether.data import LoggedDataset
-from tether.errors import ConfigError
+from tether.errors import ConfigError, ModelFileError
 from tether.nets.mlp import MLP
 from tether.ope.policy import EvaluationPolicy, as_policy
 
@@ -121,7 +128,7 @@ class FQE:
         self.policy: EvaluationPolicy = as_policy(algo, n_actions=n_actions)
         self.config = config or FQEConfig()
         self.seed = seed
-        self.params = None
+        self.params: Any = None
         self.history: list[float] = []
 
     # ------------------------------------------------------------------ data
@@ -184,11 +191,23 @@ class FQE:
 
     # ------------------------------------------------------------------ training
     def fit(self, dataset: LoggedDataset, n_steps: int = 10_000, n_steps_per_epoch: int = 1_000,
-            show_progress: bool = False, epoch_callback: Callable[[int, int], None] | None = None) -> list[float]:
+            show_progress: bool = False, epoch_callback: Callable[[int, int], None] | None = None,
+            run_dir: str | Path | None = None, resume: bool = False) -> list[float]:
         """Train all heads; returns the estimate after each epoch (a convergence trace).
+
         `epoch_callback(epoch, steps_done)` runs after each epoch (epochs count from 1); `show_progress`
-        draws a bar (plain lines when stderr is not a terminal)."""
+        draws a bar (plain lines when stderr is not a terminal). With `run_dir`, a checkpoint is written
+        after every epoch, as the learners' engine does; `resume=True` continues from it and, since the
+        keys of epoch `e` are `fold_in(key, e)`, reaches the estimate an uninterrupted fit would.
+
+        Raises:
+            TrainingDivergedError: the heads' weights became non-finite (the last finite ones are kept).
+            ModelFileError: `resume` without a checkpoint, or one made for other data, policy or settings.
+        """
         cfg = self.config
+        if n_steps < 1 or n_steps_per_epoch < 1:
+            raise ConfigError("n_steps", f"n_steps ({n_steps}) and n_steps_per_epoch ({n_steps_per_epoch}) must be "
+                              "positive", "pass 1 or more")
         data = self._prepare(dataset)
         self._dataset = dataset
         rng = np.random.default_rng(self.seed)
@@ -216,22 +235,55 @@ class FQE:
         state = (params, params, opt_state, jnp.zeros(cfg.n_heads, jnp.int32))
         self.history = []
         self._dataset_data = data
-        done = 0
-        head_keys = jax.random.split(jax.random.PRNGKey(self.seed + 1), cfg.n_heads)
+        checkpoint = None if run_dir is None else Path(run_dir) / FQE_CHECKPOINT
+        fingerprint = self._fingerprint(data, n_steps_per_epoch)
         epoch = 0
-        with StageProgress(f"FQE ({cfg.n_heads} heads)", n_steps, show_progress) as bar:
+        if resume:
+            state, epoch = self._restore(checkpoint, state, fingerprint)
+            self.params = state[0]
+        done = epoch * n_steps_per_epoch
+        head_keys = jax.random.split(jax.random.PRNGKey(self.seed + 1), cfg.n_heads)
+        with StageProgress(f"FQE ({cfg.n_heads} heads)", n_steps, show_progress, initial=min(done, n_steps)) as bar:
             while done < n_steps:
                 epoch_keys = jax.vmap(lambda k, e=epoch: jax.random.fold_in(k, e))(head_keys)
-                state = chunk(state, epoch_keys, device_data, jnp.asarray(cdf))
+                new_state = chunk(state, epoch_keys, device_data, jnp.asarray(cdf))
+                if not all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(new_state[0])):
+                    raise TrainingDivergedError(f"FQE diverged in epoch {epoch + 1}: its heads' weights are not "
+                                                "finite (the last finite ones are kept). Lower the learning rate, "
+                                                "or keep normalize_rewards on.")
+                state = new_state
                 done += n_steps_per_epoch
                 epoch += 1
                 self.params = state[0]
                 self.history.append(float(np.mean(self._head_values(dataset))))
+                if checkpoint is not None:
+                    write_model_file(checkpoint, "fqe-checkpoint", "fqe", {
+                        "config": json.dumps({"type": "fqe", "params": asdict(cfg)}), "epoch": epoch,
+                        "history": json.dumps(self.history), "fingerprint": fingerprint,
+                        "state": serialization.to_state_dict(jax.device_get(state))})
                 bar.advance(min(n_steps_per_epoch, n_steps - done + n_steps_per_epoch),
                             f"estimate {self.history[-1]:.4g}")
                 if epoch_callback is not None:
                     epoch_callback(epoch, done)
         return self.history
+
+    def _fingerprint(self, data: dict[str, np.ndarray], n_steps_per_epoch: int) -> str:
+        """What a resumed fit must share with the interrupted one: inputs, the policy's next actions, settings."""
+        digest = hashlib.sha256(json.dumps([asdict(self.config), self.seed, n_steps_per_epoch]).encode())
+        for name in sorted(data):
+            digest.update(name.encode() + np.ascontiguousarray(data[name]).tobytes())
+        return digest.hexdigest()
+
+    def _restore(self, checkpoint: Path | None, template: tuple, fingerprint: str) -> tuple[tuple, int]:
+        if checkpoint is None or not checkpoint.exists():
+            raise ModelFileError(str(checkpoint) if checkpoint else "run_dir", "no FQE checkpoint to resume from",
+                                 "fit without resume first (or pass the run_dir that holds it)")
+        payload = read_model_file(checkpoint, "fqe-checkpoint", "fqe")
+        if payload["fingerprint"] != fingerprint:
+            raise ModelFileError(str(checkpoint), "was made for other data, another policy or other settings",
+                                 "resume with the same ones, or use a new run_dir")
+        self.history = [float(v) for v in json.loads(payload["history"])]
+        return serialization.from_state_dict(template, payload["state"]), int(payload["epoch"])
 
     # ------------------------------------------------------------------ predictions
     def predict_value(self, observations: np.ndarray, actions: np.ndarray,
@@ -330,6 +382,9 @@ def trace_drift(trace: list[float]) -> float:
     x = np.arange(len(tail), dtype=np.float64)
     slope = np.polyfit(x, tail, 1)[0]
     return float(slope * (len(tail) - 1))
+
+
+FQE_CHECKPOINT = "fqe_checkpoint.tether"
 
 
 def value_bounds(rewards: np.ndarray, horizon: int, gamma: float) -> tuple[float, float]:

@@ -274,7 +274,7 @@ def evaluate_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path,
     fqe_config = FQEConfig(**{"gamma": config.gamma, **fqe_options})
     estimates = evaluate_policy(learner, data, gamma=config.gamma, estimators=estimates_for(data, estimators),
                                 fqe_steps=config.steps_for("fqe"), fqe_config=fqe_config, seed=config.seed,
-                                show_progress=progress)
+                                show_progress=progress, fqe_run_dir=out / "evaluation" / name, resume=resume)
     support = support_check(learner, data, seed=config.seed)
     result = {"estimates": {k: asdict(v) | {"trusted": v.trusted} for k, v in estimates.items()},
               "support": asdict(support), "truth": true_value(learner, truth, config.gamma),
