@@ -23,7 +23,7 @@ from pathlib import Path
 from bench._results import PEER_PYTHON, write_results
 from tether.data import save_dataset
 from tether.datasets import get_dataset
-from tether.report.workflow import PROFILES, RunConfig, run
+from tether.workflow import PROFILES, RunConfig, run
 
 PEER_SCRIPT = Path(__file__).parent / "peers" / "d3rlpy_workflow.py"
 
@@ -32,9 +32,9 @@ def tether_side(data: str, profile: str, out: Path, candidates: list[str] | None
     start = time.perf_counter()
     results = run(RunConfig(data=data, profile=profile, candidates=candidates), out, log=lambda *_: None)
     seconds = {"total": time.perf_counter() - start}
-    for name, summary in results["training"].items():
-        seconds[name] = summary["seconds"]
-        seconds[f"fqe {name}"] = results["evaluation"][name].get("seconds")
+    for name, record in results.training.items():
+        seconds[name] = record.seconds
+        seconds[f"fqe {name}"] = results.evaluation[name].seconds
     return seconds
 
 

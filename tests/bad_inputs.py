@@ -186,7 +186,7 @@ def toml(folder: Path, text: str, data: str | None = None) -> list[str]:
 
 
 def resumable(folder: Path) -> Path:
-    from tether.report.workflow import RunConfig
+    from tether.workflow import RunConfig
 
     out = folder / "run"
     out.mkdir()

@@ -19,7 +19,8 @@ from tests.conftest import isolate_homes
 from tether.algos import load_learner
 from tether.cli.main import app
 from tether.envs import get_scenario
-from tether.report.workflow import RunConfig, load_data, run
+from tether.report.memo import write_memo
+from tether.workflow import RunConfig, load_data, run
 
 SMALL = {"hidden_dims": [64, 64]}
 SIMULATOR = {"steps": {"baseline": 3000, "discrete_cql": 3000, "discrete_bcq": 3000, "fqe": 6000},
@@ -33,17 +34,18 @@ SECTIONS = ["Decision", "Data and audit", "The behaviour-cloning baseline", "Did
 
 def test_go_where_a_candidate_truly_beats_the_behaviour_policy_with_support(tmp_path):
     results = run(RunConfig(data="fraud", size=400, **SIMULATOR), tmp_path, log=lambda m: None)
-    decisions = {name: d["decision"] for name, d in results["decisions"].items()}
-    truth = {name: e["truth"]["discounted"] for name, e in results["evaluation"].items()}
+    write_memo(results, tmp_path)
+    decisions = {name: d.decision for name, d in results.decisions.items()}
+    truth = {name: e.truth.discounted for name, e in results.evaluation.items()}
     behaviour = get_scenario("fraud").behavior_value(gamma=0.99)
-    assert decisions["discrete_cql"] == "go", results["decisions"]["discrete_cql"]["reasons"]
+    assert decisions["discrete_cql"] == "go", results.decisions["discrete_cql"].reasons
     assert truth["discrete_cql"] > truth["discrete_bc"] > behaviour  # BC copies the habit, better than exploring
     # BCQ at its 0.3 threshold only reproduces the habit: not better than BC, so not "go"
     assert decisions["discrete_bcq"] != "go" and truth["discrete_bcq"] == pytest.approx(truth["discrete_bc"])
     memo = (tmp_path / "memo.md").read_text()
     assert "Benchmark truth, and why it is not production proof" in memo
     # the candidate that passed comes with its greedy policy as ONNX, named in the memo, equal to predict
-    assert results["exports"]["discrete_cql"] == {"path": "learners/discrete_cql/policy.onnx"}
+    assert results.exports["discrete_cql"].path == "learners/discrete_cql/policy.onnx"
     assert "`learners/discrete_cql/policy.onnx`" in memo
     ort = pytest.importorskip("onnxruntime")
     data = load_data(RunConfig(data="fraud", size=400, **SIMULATOR)).dataset
@@ -57,13 +59,13 @@ def test_go_where_a_candidate_truly_beats_the_behaviour_policy_with_support(tmp_
 
 def test_no_go_on_a_confounded_log_where_a_naive_learner_claims_a_gain(tmp_path):
     results = run(RunConfig(data="treatment-confounded", size=400, **SIMULATOR), tmp_path, log=lambda m: None)
-    assert results["audit"]["verdict"] == "do-not-train"
-    assert all(d["decision"] == "no-go" for d in results["decisions"].values())
-    assert results["exports"] == {}  # nothing to test or serve
+    assert results.audit.verdict == "do-not-train"
+    assert all(d.decision == "no-go" for d in results.decisions.values())
+    assert results.exports == {}  # nothing to test or serve
     scenario_behaviour = 3.589  # exact undiscounted value of the clinicians' policy (tests/envs)
-    naive = [name for name in results["candidates"]
-             if results["evaluation"][name]["truth"]["undiscounted"] < scenario_behaviour
-             and results["decisions"][name]["improvements"]["FQE"][0] > 0]
+    naive = [name for name in results.candidates
+             if results.evaluation[name].truth.undiscounted < scenario_behaviour
+             and results.decisions[name].improvements["FQE"][0] > 0]
     assert naive, "expected a learner whose offline estimate claims a gain while its true value is worse"
 
 
@@ -76,7 +78,9 @@ def halfcheetah_run(tmp_path_factory):
                        hyperparameters={"bcq": {"n_action_samples": 10}}, fqe={"n_heads": 3, **SMALL})
     with pytest.MonkeyPatch.context() as patch:
         isolate_homes(patch, homes)
-        return run(config, out, log=lambda m: None), out
+        results = run(config, out, log=lambda m: None)
+        write_memo(results, out)
+        return results, out
 
 
 def test_every_memo_section_is_filled_from_real_numbers(halfcheetah_run):
@@ -85,21 +89,22 @@ def test_every_memo_section_is_filled_from_real_numbers(halfcheetah_run):
     for title in SECTIONS:
         assert f"## {title}" in memo
     assert "nan" not in memo.lower().replace("nans", "") and "None" not in memo
-    assert set(results["decisions"]) == {"cql", "iql", "td3_plus_bc", "bcq"}
+    assert set(results.decisions) == {"cql", "iql", "td3_plus_bc", "bcq"}
     for name in ("bc", "cql", "iql", "td3_plus_bc", "bcq"):
-        fqe = results["evaluation"][name]["estimates"]["FQE"]
-        assert re.search(rf"\| {name} \| FQE \| {re.escape(format(fqe['value'], '.3g'))} \|", memo)
+        fqe = results.evaluation[name].estimates["FQE"]
+        assert re.search(rf"\| {name} \| FQE \| {re.escape(format(fqe.value, '.3g'))} \|", memo)
         assert (out / "learners" / name / "metrics.jsonl").exists()
     config = json.loads((out / "config.json").read_text())
-    assert config["fingerprint"] == results["fingerprint"] and config["versions"]["jax"]
+    assert config["fingerprint"] == results.fingerprint and config["versions"]["jax"]
+    assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(results.to_json()))
 
 
 def test_resume_reuses_finished_stages(halfcheetah_run):
     results, out = halfcheetah_run
     (out / "evaluation" / "iql.json").unlink()  # as if the run stopped before evaluating IQL
     resumed = run(RunConfig(), out, resume=True, log=lambda m: None)
-    assert resumed["training"] == json.loads(json.dumps(results["training"]))
-    assert resumed["evaluation"]["cql"] == json.loads(json.dumps(results["evaluation"]["cql"]))
+    assert resumed.training == results.training
+    assert resumed.evaluation["cql"].to_json() == json.loads(json.dumps(results.evaluation["cql"].to_json()))
     assert (out / "evaluation" / "iql.json").exists()
 
 

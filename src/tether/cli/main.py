@@ -331,7 +331,8 @@ def run_command(
     action_space: Annotated[str | None, typer.Option("--action-space", help=ACTION_SPACE_HELP)] = None,
 ) -> None:
     """Audit, BC baseline, candidates, offline evaluation, support checks, the gate and the memo."""
-    from tether.report.workflow import RunConfig, resume_config, run
+    from tether.report.memo import write_memo
+    from tether.workflow import RunConfig, resume_config, run
 
     data = _one_data(data, data_option, "--data") if data is not None or data_option is not None else None
     if resume is not None:
@@ -345,12 +346,13 @@ def run_command(
         out_dir = out or Path("runs") / Path(run_config.data).name
     results = run(run_config, out_dir, resume=resume is not None, log=lambda m: progress_console.print(m),
                   progress=True)
-    table = Table(title=f"gate for {results['config']['data']} (audit: {results['audit']['verdict']})")
+    write_memo(results, out_dir)
+    table = Table(title=f"gate for {results.config.data} (audit: {results.audit.verdict})")
     for column in ("candidate", "decision", "first reason"):
         table.add_column(column)
-    for name, decision in results["decisions"].items():
-        style = {"go": "green", "investigate": "yellow", "no-go": "red"}[decision["decision"]]
-        table.add_row(name, f"[{style}]{decision['decision']}[/]", (decision["reasons"] or ["all conditions hold"])[0])
+    for name, decision in results.decisions.items():
+        style = {"go": "green", "investigate": "yellow", "no-go": "red"}[decision.decision]
+        table.add_row(name, f"[{style}]{decision.decision}[/]", (decision.reasons or ["all conditions hold"])[0])
     console.print(table)
     console.print(f"memo: {out_dir / 'memo.html'} and {out_dir / 'memo.md'}")
 

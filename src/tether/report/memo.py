@@ -1,5 +1,5 @@
 """The deployment memo: the same content as Markdown (`memo.md`) and self-contained HTML (`memo.html`,
-charts inline as SVG), written atomically from a run's `results.json`.
+charts inline as SVG), written atomically from a run's typed `RunResults`; this package only renders.
 
 It answers, in order: the decision per candidate and why; what the data and the audit say; what
 behaviour cloning established; whether any candidate improved the evaluator signal enough to
@@ -17,6 +17,7 @@ import numpy as np
 
 from tether._atomic import write_atomically
 from tether.report import svg
+from tether.workflow.results import RunResults
 
 BADGE = {"go": "#2ca02c", "investigate": "#ff7f0e", "no-go": "#d62728"}
 
@@ -25,82 +26,81 @@ def _fmt(x) -> str:
     return "-" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.3g}"
 
 
-def sections(results: dict) -> list[tuple[str, list[str], list[str]]]:
+def sections(results: RunResults) -> list[tuple[str, list[str], list[str]]]:
     """`(title, markdown paragraphs/lists, inline SVG charts)` per section."""
-    audit, decisions = results["audit"], results["decisions"]
-    baseline, candidates = results["baseline"], results["candidates"]
-    evaluation, training = results["evaluation"], results["training"]
-    behavior = results["behavior_value"]
-    gamma = results["config"]["gamma"]
+    audit, decisions = results.audit, results.decisions
+    baseline, candidates = results.baseline, results.candidates
+    evaluation, training = results.evaluation, results.training
+    behavior = results.behavior_value
+    config = results.config
     out: list[tuple[str, list[str], list[str]]] = []
 
     rows = ["| candidate | decision | key reasons |", "|---|---|---|"]
     for name in candidates:
         d = decisions[name]
-        shown = d["evidence"] if d["decision"] == "go" else d["reasons"]
-        rows.append(f"| {name} | **{d['decision']}** | {'; '.join(shown[:3]) or 'all gate conditions hold'} |")
+        shown = d.evidence if d.decision == "go" else d.reasons
+        rows.append(f"| {name} | **{d.decision}** | {'; '.join(shown[:3]) or 'all gate conditions hold'} |")
     out.append(("Decision", [
-        f"Data: `{results['config']['data']}`; profile `{results['config']['profile']}`. "
+        f"Data: `{config.data}`; profile `{config.profile}`. "
         "A candidate goes to a guarded online test only when the audit allows offline RL, it beats the "
         "behaviour-cloning baseline, an estimator whose diagnostics pass puts the lower end of its improvement "
         "over the behaviour policy above zero, its support check passes and training was stable.", "\n".join(rows)],
         []))
 
-    summary = results["data_summary"]
-    reasons = [f"- **{r['verdict']}** `{r['diagnostic']}` = {_fmt(r['value'])} (threshold {r['threshold']}): "
-               f"{r['text']}" for r in audit["reasons"]] or ["- no diagnostic fired"]
-    size = audit["diagnostics"]["size"]
+    summary = results.data_summary
+    reasons = [f"- **{r.verdict}** `{r.diagnostic}` = {_fmt(r.value)} (threshold {r.threshold}): {r.text}"
+               for r in audit.reasons] or ["- no diagnostic fired"]
+    size = audit.diagnostics["size"]
     out.append(("Data and audit", [
-        f"{summary['steps']:,} steps in {summary['episodes']:,} episodes; episode return median "
+        f"{summary.steps:,} steps in {summary.episodes:,} episodes; episode return median "
         f"{size['return_percentiles']['50']:.3g} (p5 {size['return_percentiles']['5']:.3g}, p95 "
         f"{size['return_percentiles']['95']:.3g}); propensities "
-        f"{'logged' if summary['propensities_logged'] else 'not logged'}. Audit verdict: **{audit['verdict']}**.",
-        "\n".join(reasons), "Next steps from the audit: " + "; ".join(audit["next_steps"])],
-        [svg.histogram(summary["returns"], "return distribution of the logged episodes", "return")]))
+        f"{'logged' if summary.propensities_logged else 'not logged'}. Audit verdict: **{audit.verdict}**.",
+        "\n".join(reasons), "Next steps from the audit: " + "; ".join(audit.next_steps)],
+        [svg.histogram(summary.returns, "return distribution of the logged episodes", "return")]))
 
-    bc = evaluation[baseline]["estimates"]["FQE"]
-    bc_truth = evaluation[baseline].get("truth")
-    truth_text = "" if not bc_truth else \
-        f" True value (simulator): {_fmt(bc_truth.get('discounted', bc_truth.get('undiscounted')))}."
+    bc = evaluation[baseline].estimates["FQE"]
+    bc_truth = evaluation[baseline].truth
+    truth_text = "" if not bc_truth else f" True value (simulator): {_fmt(bc_truth.value)}."
     out.append(("The behaviour-cloning baseline", [
-        f"`{baseline}` trained for {training[baseline]['steps']:,} steps. FQE puts its value at {_fmt(bc['value'])} "
-        f"(95% interval {_fmt(bc['interval'][0])} to {_fmt(bc['interval'][1])}); the behaviour policy's logged value "
-        f"is {_fmt(behavior['mean'])} (interval {_fmt(behavior['interval'][0])} to {_fmt(behavior['interval'][1])}). "
-        f"Estimand: {bc['estimand']}." + truth_text,
+        f"`{baseline}` trained for {training[baseline].steps:,} steps. FQE puts its value at {_fmt(bc.value)} "
+        f"(95% interval {_fmt(bc.interval[0])} to {_fmt(bc.interval[1])}); the behaviour policy's logged value "
+        f"is {_fmt(behavior.mean)} (interval {_fmt(behavior.interval[0])} to {_fmt(behavior.interval[1])}). "
+        f"Estimand: {bc.estimand}." + truth_text,
         "This is the imitation baseline every candidate must beat."], []))
 
     chart_rows, lines = [], ["| candidate | estimator | estimate | interval | improvement over behaviour | "
                              "improvement interval | diagnostics |", "|---|---|---|---|---|---|---|"]
     for name in [baseline, *candidates]:
-        gains = decisions.get(name, {}).get("improvements", {})
-        for est_name, est in evaluation[name]["estimates"].items():
-            if not np.isfinite(est["value"]):
+        gains = decisions[name].improvements if name in decisions else {}
+        for est_name, est in evaluation[name].estimates.items():
+            if not np.isfinite(est.value):
                 continue
             gain = gains.get(est_name)
-            lines.append(f"| {name} | {est_name} | {_fmt(est['value'])} | [{_fmt(est['interval'][0])}, "
-                         f"{_fmt(est['interval'][1])}] | {_fmt(gain[0]) if gain else '-'} | "
+            lines.append(f"| {name} | {est_name} | {_fmt(est.value)} | [{_fmt(est.interval[0])}, "
+                         f"{_fmt(est.interval[1])}] | {_fmt(gain[0]) if gain else '-'} | "
                          f"{'[' + _fmt(gain[1]) + ', ' + _fmt(gain[2]) + ']' if gain else '-'} | "
-                         f"{'pass' if est['trusted'] else 'FAIL: ' + '; '.join(est['warnings'][:2])} |")
+                         f"{'pass' if est.trusted else 'FAIL: ' + '; '.join(est.warnings[:2])} |")
             if est_name in ("FQE", "WDR", "WIS"):
-                chart_rows.append((f"{name[:12]} {est_name}", est["value"], est["interval"][0], est["interval"][1]))
-    histories = {name: evaluation[name]["estimates"]["FQE"].get("history") or [] for name in [baseline, *candidates]}
+                chart_rows.append((f"{name[:12]} {est_name}", est.value, est.interval[0], est.interval[1]))
+    histories = {name: evaluation[name].estimates["FQE"].history or [] for name in [baseline, *candidates]}
     traces = {name: (range(1, len(t) + 1), t) for name, t in histories.items() if len(t) >= 2}
-    improved = [n for n in candidates if any(g[1] > 0 for g in decisions[n]["improvements"].values())]
+    improved = [n for n in candidates if any(g[1] > 0 for g in decisions[n].improvements.values())]
     out.append(("Did any candidate improve the evaluator signal?", [
         ("Candidates with an improvement interval above zero for some estimator: " + ", ".join(improved) + "."
          if improved else "No candidate has an improvement interval above zero for any estimator."),
         "\n".join(lines)],
-        [svg.interval_chart(chart_rows, f"estimated value (gamma {gamma}) with 95% intervals", "value",
-                            behavior["mean"], "behaviour (logged)"),
+        [svg.interval_chart(chart_rows, f"estimated value (gamma {config.gamma}) with 95% intervals", "value",
+                            behavior.mean, "behaviour (logged)"),
          *([svg.line_chart(traces, "FQE estimate after each tenth of its training (flat at the end = converged)",
                            "FQE epoch", "estimated value")] if traces else [])]))
 
     stab, charts = [], []
     for name in [baseline, *candidates]:
-        problems = training[name]["instabilities"]
+        problems = training[name].instabilities
         stab.append(f"- `{name}`: " + ("; ".join(problems) if problems else "no divergence, value blow-up or collapse "
                                        "detected"))
-        history = training[name]["history"]
+        history = training[name].history
         key = next((k for k in ("average_value", "critic_loss", "q_loss", "loss", "actor_loss")
                     if history and k in history[-1][1]), None)
         if key:
@@ -110,13 +110,13 @@ def sections(results: dict) -> list[tuple[str, list[str], list[str]]]:
 
     support_lines, support_charts = [], []
     for name in candidates:
-        report = evaluation[name]["support"]
-        worst = sorted(report["regions"], key=lambda r: -r["off_support"])[:2]
-        verdict = "passed" if report["passed"] else "**failed**"
+        report = evaluation[name].support
+        worst = report.worst_regions(2)
+        verdict = "passed" if report.passed else "**failed**"
         regions = ", ".join(f"{r['region']} ({r['off_support']:.0%} off, {r['share']:.0%} of data)" for r in worst)
-        support_lines.append(f"- `{name}`: {verdict}; {report['off_support']:.1%} off support overall; "
+        support_lines.append(f"- `{name}`: {verdict}; {report.off_support:.1%} off support overall; "
                              f"worst regions {regions}")
-        support_charts.append(svg.bar_chart([(str(r["region"]), r["off_support"]) for r in report["regions"]],
+        support_charts.append(svg.bar_chart([(str(r["region"]), r["off_support"]) for r in report.regions],
                                             f"{name}: share off the logged support, per state region", "off-support",
                                             1.0))
     out.append(("Where the candidates leave the data", [
@@ -128,27 +128,26 @@ def sections(results: dict) -> list[tuple[str, list[str], list[str]]]:
     evidence = []
     for name in candidates:
         d = decisions[name]
-        export = results.get("exports", {}).get(name)
+        export = results.exports.get(name)
         serving = "" if export is None else (
-            f" Policy for the test: `{export['path']}` (ONNX, the greedy policy)." if "path" in export
-            else f" No ONNX export: {export['error'].split(';')[0]}.")
-        evidence.append(f"- `{name}` ({d['decision']}): evidence: " + ("; ".join(d["evidence"]) or "none") +
-                        ". Unsafe only if: " + ("; ".join(d["unsafe_if"]) or "-") + "." + serving)
+            f" Policy for the test: `{export.path}` (ONNX, the greedy policy)." if export.path is not None
+            else f" No ONNX export: {(export.error or '').split(';')[0]}.")
+        evidence.append(f"- `{name}` ({d.decision}): evidence: " + ("; ".join(d.evidence) or "none") +
+                        ". Unsafe only if: " + ("; ".join(d.unsafe_if) or "-") + "." + serving)
     out.append(("Evidence required before use on a real decision system", [
         "Offline estimates rest on assumptions no log can prove. Before any candidate acts on real cases: "
         "a guarded online test (small traffic share, a stop rule on the metric that matters, the behaviour "
         "policy as control), propensities logged at decision time, and the support diagnostics above resolved.",
         "\n".join(evidence)], []))
 
-    if results["truth_kind"]:
+    if results.truth_kind:
         rows = ["| policy | estimated (FQE) | true |", "|---|---|---|"]
         for name in [baseline, *candidates]:
-            truth = evaluation[name].get("truth") or {}
-            value = truth.get("discounted", truth.get("undiscounted"))
-            rows.append(f"| {name} | {_fmt(evaluation[name]['estimates']['FQE']['value'])} | {_fmt(value)} "
-                        f"({truth.get('kind', '-')}) |")
+            truth = evaluation[name].truth
+            rows.append(f"| {name} | {_fmt(evaluation[name].estimates['FQE'].value)} | "
+                        f"{_fmt(truth.value if truth else None)} ({truth.kind if truth else '-'}) |")
         out.append(("Benchmark truth, and why it is not production proof", [
-            f"This run used a benchmark simulator ({results['truth_kind']}), so the candidates' true values are known "
+            f"This run used a benchmark simulator ({results.truth_kind}), so the candidates' true values are known "
             "(exact values are discounted like the estimates; rollouts are undiscounted returns).", "\n".join(rows),
             "A simulator is a model someone wrote: its dynamics, its reward and its hidden variables are known and "
             "fixed. A real decision system has unknown confounders, drifting populations and outcomes that arrive "
@@ -156,17 +155,17 @@ def sections(results: dict) -> list[tuple[str, list[str], list[str]]]:
             "safe on real cases."], []))
 
     out.append(("Reproduce", [
-        f"Data fingerprint `{results['fingerprint']}`; seed {results['config']['seed']}; versions "
-        + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) +
-        f". Run time {results['seconds']:.0f}s. The run directory holds config.json, audit.json, each learner's "
+        f"Data fingerprint `{results.fingerprint}`; seed {config.seed}; versions "
+        + ", ".join(f"{k} {v}" for k, v in results.versions.items()) +
+        f". Run time {results.seconds:.0f}s. The run directory holds config.json, audit.json, each learner's "
         "metrics.jsonl, checkpoint and model, evaluation/*.json and results.json; `tether run --resume DIR` "
         "continues an interrupted run."], []))
     return out
 
 
-def to_markdown(results: dict) -> str:
+def to_markdown(results: RunResults) -> str:
     """The deployment memo as Markdown."""
-    parts = [f"# Deployment memo: {results['config']['data']}", ""]
+    parts = [f"# Deployment memo: {results.config.data}", ""]
     for title, paragraphs, _ in sections(results):
         parts += [f"## {title}", ""] + [p + "\n" for p in paragraphs]
     return "\n".join(parts)
@@ -202,9 +201,9 @@ def _inline(text: str) -> str:
     return html
 
 
-def to_html(results: dict) -> str:
+def to_html(results: RunResults) -> str:
     """The deployment memo as one self-contained HTML page (charts inline as SVG)."""
-    body = [f"<h1>Deployment memo: {escape(results['config']['data'])}</h1>"]
+    body = [f"<h1>Deployment memo: {escape(results.config.data)}</h1>"]
     for title, paragraphs, charts in sections(results):
         body.append(f"<section><h2>{escape(title)}</h2>")
         body += [_md_block_to_html(p) for p in paragraphs]
@@ -214,11 +213,11 @@ def to_html(results: dict) -> str:
              "table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:4px 8px;"
              "text-align:left;vertical-align:top}code{background:#f3f3f3;padding:0 3px}figure{margin:1em 0}")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>tether memo: '
-            f'{escape(results["config"]["data"])}</title><style>{style}</style></head><body>'
+            f'{escape(results.config.data)}</title><style>{style}</style></head><body>'
             + "\n".join(body) + "</body></html>\n")
 
 
-def write_memo(results: dict, out: Path) -> tuple[Path, Path]:
+def write_memo(results: RunResults, out: Path) -> tuple[Path, Path]:
     """Write `memo.md` and `memo.html` into `out`, each atomically; returns their paths."""
     out = Path(out)
     markdown = write_atomically(out / "memo.md", to_markdown(results))

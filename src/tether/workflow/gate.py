@@ -35,12 +35,13 @@ class Decision:
     reasons: list[str] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
     unsafe_if: list[str] = field(default_factory=list)
+    improvements: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # estimator -> (gain, low, high)
 
 
 def decide(candidate: str, audit_verdict: str, audit_gap: float | None, estimates: dict, improvements: dict,
            bc_value: float | None, support, instabilities: list[str]) -> Decision:
     """`estimates`: estimator -> Estimate; `improvements`: estimator -> (improvement, low, high)."""
-    d = Decision(candidate, "investigate")
+    d = Decision(candidate, "investigate", improvements=dict(improvements))
     fqe = estimates.get("FQE")
     beats_bc = fqe is not None and bc_value is not None and fqe.value > bc_value
     trusted_positive = [e for e, (_, low, _) in improvements.items() if low > 0 and estimates[e].trusted]
