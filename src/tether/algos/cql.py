@@ -11,11 +11,10 @@ the conservative weight (5.0) is multiplied by a Lagrangian alpha (`alpha_learni
 that grows while the mean gap `logsumexp - Q(s, a_data)` exceeds `alpha_threshold` (10) and shrinks
 while it is below, the gap measured without the logsumexp's `- log(3 n)` average; alpha steps on
 the batch's gap first and then weights that batch's penalty. `alpha_learning_rate=0` holds the
-weight fixed, as JAX-CORL and OfflineRL-Kit do; at 5k steps the two scored alike (README). The
+weight fixed, as JAX-CORL and OfflineRL-Kit do (the comparison: bench/NOTES.md). The
 critic's target backs up the policy's mean next action (`backup`; the paper's code and CORL
-sample it). Networks start from PyTorch's initialisation. With the same weights, batches and random
-draws, one update moves the weights as d3rlpy's does to 1e-4 of their change, and the losses agree
-to 1e-5 (`bench/update_crosscheck.py`, `tests/algos/test_crosscheck.py`).
+sample it). Networks start from PyTorch's initialisation. From the same weights, batches and random
+draws an update matches d3rlpy's (`python -m bench.update_crosscheck`, `tests/algos/test_crosscheck.py`).
 """
 
 from __future__ import annotations
