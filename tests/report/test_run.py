@@ -104,7 +104,8 @@ def test_resume_reuses_finished_stages(halfcheetah_run):
     (out / "evaluation" / "iql.json").unlink()  # as if the run stopped before evaluating IQL
     resumed = run(RunConfig(), out, resume=True, log=lambda m: None)
     assert resumed.training == results.training
-    assert resumed.evaluation["cql"].to_json() == json.loads(json.dumps(results.evaluation["cql"].to_json()))
+    as_stored = lambda evaluation: json.loads(json.dumps(evaluation.to_json()))  # noqa: E731
+    assert as_stored(resumed.evaluation["cql"]) == as_stored(results.evaluation["cql"])
     assert (out / "evaluation" / "iql.json").exists()
 
 
