@@ -20,9 +20,10 @@ import gymnasium as gym
 
 from tether import datasets
 from tether._progress import StageProgress
-from tether.data import DatasetError, LoggedDataset, load_dataset
+from tether.data import LoggedDataset, load_dataset
 from tether.data.dataset import ActionKind, ActionSpace
 from tether.data.io import with_action_space
+from tether.errors import ConfigError
 
 SourceKind = Literal["file", "minari", "builtin", "d4rl", "scenario"]
 
@@ -112,8 +113,8 @@ def resolve(name: str | Path, *, size: int | None = None, seed: int = 0,
     datasets.check_size(size, "size")
     if kind in ("file", "minari"):
         if size is not None:
-            raise DatasetError("size", f"applies to built-in datasets and scenarios, not to {text}",
-                               "drop the size, or subsample the file yourself")
+            raise ConfigError("size", f"applies to built-in datasets and scenarios, not to {text}",
+                              "drop the size, or subsample the file yourself")
         path = Path(text).expanduser()
         location = str(path.resolve()) if path.exists() else text
         return Source(load_dataset(text, action_space=action_space), text, kind, location)

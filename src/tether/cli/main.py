@@ -17,7 +17,6 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from tether.algos.registry import ALGORITHMS
@@ -90,11 +89,6 @@ def _action_space(text: str | None):
     from tether.data.dataset import parse_action_kind
 
     return parse_action_kind(text)
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=progress_console)
 
 
 def _resolve(data: str, action_space: str | None = None, **options: Any):
