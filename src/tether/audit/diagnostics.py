@@ -179,8 +179,9 @@ def reproducibility(data: LoggedDataset, seed: int = 0, n_steps: int = 2000) -> 
     held = model.heldout_rows
     if data.action_space.is_discrete:
         out["pseudo_r2"] = 1.0 - model.heldout_nll / model.baseline_nll if model.baseline_nll > 0 else None
-        if data.behavior_log_probs is not None:  # the model family can express any pi(a|s): the gap is meaningful
-            logged = float(-np.mean(data.behavior_log_probs[held]))
+        logged_log_probs = data.logged_log_propensities()
+        if logged_log_probs is not None:  # the model family can express any pi(a|s): the gap is meaningful
+            logged = float(-np.mean(logged_log_probs[held]))
             out["logged_propensity_nll"] = logged
             out["hidden_information_gap"] = model.heldout_nll - logged
     else:  # share of the logged actions' variance that the state explains (held-out R^2 of the mean action)
@@ -192,9 +193,10 @@ def reproducibility(data: LoggedDataset, seed: int = 0, n_steps: int = 2000) -> 
 
 def propensities(data: LoggedDataset) -> dict:
     """Whether propensities are logged, their range, and which estimators they enable."""
-    if data.behavior_log_probs is None:
+    logged = data.logged_log_propensities()
+    if logged is None:
         return {"logged": False, "enables": "FQE only; importance sampling needs an estimated behaviour model"}
-    p = np.exp(data.behavior_log_probs)
+    p = np.exp(logged)
     return {"logged": True, "min": float(p.min()), "max": float(p.max()), "share_below_0.01": float(np.mean(p < 0.01)),
             "enables": "importance sampling and doubly robust estimates with the true propensities"}
 

@@ -356,6 +356,16 @@ class LoggedDataset:
         """Propensity of each logged action (probability for discrete, density for continuous)."""
         return None if self.behavior_log_probs is None else np.exp(self.behavior_log_probs)
 
+    def logged_log_propensities(self) -> np.ndarray | None:
+        """`[N]` float64 log pi_b(a_t|s_t) as logged: `behavior_log_probs`, else read off the logged behaviour
+        distribution `action_probs` at the logged actions; None when the log holds neither."""
+        if self.behavior_log_probs is not None:
+            return self.behavior_log_probs.astype(np.float64)
+        if self.action_probs is not None:
+            chosen = self.action_probs[np.arange(self.n_steps), self.actions.astype(np.int64)].astype(np.float64)
+            return np.log(np.maximum(chosen, 1e-300))
+        return None
+
     # ------------------------------------------------------------------ statistics
     def episode_returns(self, gamma: float = 1.0) -> np.ndarray:
         """`[E]` return of each episode, discounted by `gamma` (1.0: undiscounted)."""

@@ -37,7 +37,7 @@ def summarize(dataset: LoggedDataset) -> dict[str, Any]:
         "reward": {"mean": float(dataset.rewards.mean(dtype=np.float64)),
                    "std": float(dataset.rewards.std(dtype=np.float64)),
                    "zero_share": float(np.mean(dataset.rewards == 0.0))},
-        "propensities_logged": dataset.behavior_log_probs is not None,
+        "propensities_logged": dataset.logged_log_propensities() is not None,
         "action_probs_logged": dataset.action_probs is not None,
         "next_observations_logged": dataset.next_observations is not None,
         "fingerprint": dataset.fingerprint()[:16],

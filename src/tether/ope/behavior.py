@@ -2,14 +2,19 @@
 
 Discrete actions: a softmax MLP classifier `pi_b(a|s)` (masked actions get probability 0).
 Continuous actions: a Gaussian MLP with a state-dependent mean and a learned diagonal log-std, giving
-log-densities `log pi_b(a|s)`. Both train with Adam on 80% of episodes; the held-out negative
-log-likelihood (against a state-blind baseline: action frequencies, or one Gaussian) is reported,
-because an estimate built on a poor behaviour model inherits its error.
+log-densities `log pi_b(a|s)`. Both train with Adam on 80% of episodes and stop early: the weights
+kept are those with the lowest negative log-likelihood on the other 20%. Discrete models are then
+calibrated on those held-out episodes: a temperature on the logits and a mixture with the state-blind
+action frequencies, so no propensity falls to the 1e-10 an overconfident classifier gives a rare
+action. The held-out negative log-likelihood is reported against a state-blind baseline (action
+frequencies, or one Gaussian), because an estimate built on a poor behaviour model inherits its error:
+`BehaviorModel.worse_than_state_blind` says when the model should not be trusted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +30,7 @@ class BehaviorModel:
     """A fitted behaviour policy; `log_prob(obs, actions, masks)` and, if discrete, `action_probs`."""
 
     discrete: bool
-    params: dict
+    params: Any
     mean: np.ndarray
     std: np.ndarray
     heldout_nll: float
@@ -33,18 +38,22 @@ class BehaviorModel:
     net: MLP
     n_outputs: int
     heldout_rows: np.ndarray | None = None
+    temperature: float = 1.0  # discrete: logits are divided by it
+    blend: float = 0.0  # discrete: share of the state-blind action frequencies mixed into the probabilities
+    frequencies: np.ndarray | None = None  # discrete: the state-blind action frequencies
+
+    @property
+    def worse_than_state_blind(self) -> bool:
+        """Whether the model explains held-out actions worse than ignoring the state does."""
+        return self.heldout_nll > self.baseline_nll
 
     def _out(self, observations: np.ndarray) -> jax.Array:
         return jnp.asarray(self.net.apply(self.params, jnp.asarray((observations - self.mean) / self.std, jnp.float32)))
 
     def action_probs(self, observations: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
         """Discrete: `[N, A]` modelled behaviour probabilities (masked actions get zero)."""
-        logits = np.asarray(self._out(observations), np.float64)
-        if masks is not None:
-            logits = np.where(masks, logits, -np.inf)
-        logits -= logits.max(1, keepdims=True)
-        probs = np.exp(logits)
-        return probs / probs.sum(1, keepdims=True)
+        logits = np.asarray(self._out(observations), np.float64) / self.temperature
+        return _calibrated(logits, masks, self.blend, self.frequencies)
 
     def mean_action(self, observations: np.ndarray) -> np.ndarray:
         """Continuous: the model's mean action per state (its best single guess of the logged action)."""
@@ -60,6 +69,41 @@ class BehaviorModel:
         mu, log_std = out[:, :d], np.clip(out[:, d:], -5, 2)
         z = (np.asarray(actions) - mu) / np.exp(log_std)
         return (-0.5 * z**2 - log_std - 0.5 * np.log(2 * np.pi)).sum(1)
+
+
+N_CHECKS = 10  # held-out checks during training, for early stopping
+TEMPERATURES = np.exp(np.linspace(np.log(0.5), np.log(8.0), 13))
+BLENDS = (0.0, 0.01, 0.03, 0.1, 0.2, 0.4)
+
+
+def _calibrated(logits: np.ndarray, masks: np.ndarray | None, blend: float, frequencies: np.ndarray | None
+                ) -> np.ndarray:
+    """Softmax of `logits` over allowed actions, mixed with the state-blind frequencies by `blend`."""
+    if masks is not None:
+        logits = np.where(masks, logits, -np.inf)
+    logits = logits - logits.max(1, keepdims=True)
+    probs = np.exp(logits)
+    probs /= probs.sum(1, keepdims=True)
+    if blend > 0 and frequencies is not None:
+        prior = np.broadcast_to(frequencies, probs.shape).copy()
+        if masks is not None:
+            prior = np.where(masks, prior, 0.0)
+        probs = (1 - blend) * probs + blend * prior / prior.sum(1, keepdims=True)
+    return probs
+
+
+def _calibrate(logits: np.ndarray, masks: np.ndarray | None, actions: np.ndarray, frequencies: np.ndarray
+               ) -> tuple[float, float, float]:
+    """`(temperature, blend, held-out NLL)` minimising the held-out negative log-likelihood on a grid."""
+    best = (1.0, 0.0, float("inf"))
+    rows = np.arange(len(actions))
+    for temperature in TEMPERATURES:
+        for blend in BLENDS:
+            probs = _calibrated(logits / temperature, masks, blend, frequencies)
+            loss = float(-np.mean(np.log(np.maximum(probs[rows, actions], 1e-300))))
+            if loss < best[2]:
+                best = (float(temperature), float(blend), loss)
+    return best
 
 
 def fit_behavior_model(dataset: LoggedDataset, n_steps: int = 3000, hidden_dims: tuple[int, ...] = (64, 64),
@@ -100,17 +144,30 @@ def fit_behavior_model(dataset: LoggedDataset, n_steps: int = 3000, hidden_dims:
         updates, opt = tx.update(grads, opt, p)
         return (optax.apply_updates(p, updates), opt), None
 
-    keys = jax.random.split(jax.random.PRNGKey(seed), n_steps)
-    (params, _), _ = jax.jit(lambda c, k: jax.lax.scan(step, c, k))((params, tx.init(params)), keys)
     held_index = np.flatnonzero(held)
-    heldout = float(nll(params, jnp.asarray(held_index)))
+    held_rows = jnp.asarray(held_index)
+    chunk = max(n_steps // N_CHECKS, 1)
+    run_chunk = jax.jit(lambda c, k: jax.lax.scan(step, c, k)[0])
+    carry = (params, tx.init(params))
+    best, best_nll = params, float(nll(params, held_rows))
+    for check in range(N_CHECKS):  # early stopping: keep the weights with the lowest held-out loss
+        carry = run_chunk(carry, jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), check), chunk))
+        loss = float(nll(carry[0], held_rows))
+        if np.isfinite(loss) and loss < best_nll:
+            best, best_nll = carry[0], loss
+    params = best
+    temperature, blend, freq = 1.0, 0.0, None
     if discrete:
-        freq = np.bincount(dataset.actions[train], minlength=n_out) + 1.0
-        baseline = float(-np.mean(np.log((freq / freq.sum())[dataset.actions[held]])))
+        counts = np.bincount(dataset.actions[train], minlength=n_out) + 1.0
+        freq = counts / counts.sum()
+        baseline = float(-np.mean(np.log(freq[dataset.actions[held]])))
+        logits = np.asarray(net.apply(params, x[held_rows]), np.float64)
+        held_masks = None if dataset.action_masks is None else dataset.action_masks[held_index]
+        temperature, blend, heldout = _calibrate(logits, held_masks, dataset.actions[held_index], freq)
     else:
+        heldout = best_nll
         a = dataset.actions
         mu, sd = a[train].mean(0), a[train].std(0) + 1e-6
         baseline = float(np.mean(np.sum(0.5 * ((a[held] - mu) / sd) ** 2 + np.log(sd) + 0.5 * np.log(2 * np.pi), 1)))
-    model = BehaviorModel(discrete, params, mean, std, heldout, baseline, net, n_out)
-    model.heldout_rows = held_index
-    return model
+    return BehaviorModel(discrete, params, mean, std, heldout, baseline, net, n_out, heldout_rows=held_index,
+                         temperature=temperature, blend=blend, frequencies=freq)

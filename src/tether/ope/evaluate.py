@@ -19,7 +19,7 @@ import numpy as np
 
 from tether.data import LoggedDataset
 from tether.ope import importance as imp
-from tether.ope.behavior import fit_behavior_model
+from tether.ope.behavior import BehaviorModel, fit_behavior_model
 from tether.ope.fqe import FQE, FQE_CHECKPOINT, FQEConfig
 from tether.ope.policy import EvaluationPolicy, as_policy
 
@@ -51,9 +51,11 @@ class Estimate:
 
 
 def behavior_log_probs(dataset: LoggedDataset, seed: int = 0) -> tuple[np.ndarray, str, object]:
-    """`(log pi_b(a_t|s_t) per step, "logged" | "estimated", model or None)`."""
-    if dataset.behavior_log_probs is not None:
-        return dataset.behavior_log_probs.astype(np.float64), "logged", None
+    """`(log pi_b(a_t|s_t) per step, "logged" | "estimated", model or None)`: the logged propensities, else
+    the logged behaviour distribution (`action_probs`) at the logged actions, else a fitted behaviour model."""
+    logged = dataset.logged_log_propensities()
+    if logged is not None:
+        return logged, "logged", None
     model = fit_behavior_model(dataset, seed=seed)
     return model.log_prob(dataset.observations, dataset.actions, dataset.action_masks), "estimated", model
 
@@ -136,7 +138,7 @@ def evaluate_policy(policy, dataset: LoggedDataset, gamma: float = 0.99,
                                  warnings=["the policy is deterministic over continuous actions: importance "
                                            "weights are undefined (use FQE)"])
         return out
-    log_b, source, _ = behavior if behavior is not None else behavior_log_probs(dataset, seed)
+    log_b, source, model = behavior if behavior is not None else behavior_log_probs(dataset, seed)
     log_pi = target.log_prob(dataset.observations, dataset.actions, dataset.action_masks)
     q_logged = v_policy = None
     if fqe is not None and any(e in is_family for e in ("DR", "WDR")):
@@ -146,6 +148,10 @@ def evaluate_policy(policy, dataset: LoggedDataset, gamma: float = 0.99,
     shared = []
     if source == "estimated":
         shared.append("propensities are estimated by a behaviour model, not logged: the estimate inherits its error")
+        if isinstance(model, BehaviorModel) and model.worse_than_state_blind:
+            shared.append(f"the behaviour model explains held-out actions worse than a state-blind one "
+                          f"({model.heldout_nll:.3g} against {model.baseline_nll:.3g} nats): its propensities "
+                          "cannot be trusted; log the propensities at decision time")
     if diagnostics["ess_fraction"] < THRESHOLDS["ess_fraction"]:
         shared.append(f"effective sample size {diagnostics['ess']:.1f} of {len(returns)} episodes "
                       f"({diagnostics['ess_fraction']:.1%}) is too small")

@@ -110,7 +110,7 @@ class DataSummary:
     @classmethod
     def of(cls, data: LoggedDataset, name: str) -> DataSummary:
         return cls(name, data.n_steps, data.n_episodes, data.episode_returns().tolist(), data.action_space.is_discrete,
-                   data.behavior_log_probs is not None,
+                   data.logged_log_propensities() is not None,
                    {k: v for k, v in data.metadata.items() if isinstance(v, str | int | float | bool)})
 
 

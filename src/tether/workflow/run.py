@@ -148,9 +148,10 @@ def evaluation_data(data: LoggedDataset, config: RunConfig) -> LoggedDataset:
 
 
 def estimates_for(data: LoggedDataset, estimators: tuple[str, ...]) -> tuple[str, ...]:
-    """The IS family only where propensities are logged (a fitted model's estimates are run by the
-    audit's reproducibility check instead, and the memo says they were skipped)."""
-    if data.behavior_log_probs is None:
+    """The IS family only where propensities are logged, as probabilities of the logged actions or as the
+    behaviour's whole distribution (a fitted model's estimates are run by the audit's reproducibility
+    check instead, and the memo says they were skipped)."""
+    if data.logged_log_propensities() is None:
         return tuple(e for e in estimators if e == "FQE")
     return estimators
 
