@@ -35,7 +35,7 @@ class StageProgress:
 
     def __exit__(self, *exc: Any) -> None:
         self.progress.__exit__(*exc)
-        if self.plain and exc[0] is None and self.done > self._printed:
+        if self.plain and exc[0] is None and min(self.done, self.total) > self._printed:
             self._line("")
 
     def advance(self, n: int, detail: str = "", rate: float | None = None) -> None:
@@ -44,14 +44,16 @@ class StageProgress:
         elapsed = time.perf_counter() - self._started
         rate = rate if rate is not None else (self.done - self._initial) / max(elapsed, 1e-9)
         self.progress.update(self.task, advance=n, rate=f"{rate:,.0f}", detail=detail)
-        if self.plain and (time.perf_counter() - self._last_line >= self.every or self.done >= self.total):
+        finished = self.done >= self.total > self._printed  # the line at completion, once
+        if self.plain and (time.perf_counter() - self._last_line >= self.every or finished):
             self._line(detail, rate)
 
     def _line(self, detail: str, rate: float | None = None) -> None:
         elapsed = time.perf_counter() - self._started
         rate = rate if rate is not None else (self.done - self._initial) / max(elapsed, 1e-9)
-        left = (self.total - self.done) / rate if rate > 0 else float("inf")
+        done = min(self.done, self.total)  # a generator may report a few steps past its target
+        left = (self.total - done) / rate if rate > 0 else float("inf")
         eta = f"ETA {left:.0f}s" if left != float("inf") else "ETA -"
-        print(f"{self.label}: {self.done:,}/{self.total:,} {self.unit} ({self.done / max(self.total, 1):.0%}), "
+        print(f"{self.label}: {done:,}/{self.total:,} {self.unit} ({done / max(self.total, 1):.0%}), "
               f"{rate:,.0f} {self.unit}/s, {eta}" + (f", {detail}" if detail else ""), file=sys.stderr, flush=True)
         self._last_line, self._printed = time.perf_counter(), self.done

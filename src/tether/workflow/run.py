@@ -54,12 +54,13 @@ def _jsonable(value):
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
-def load_data(config: RunConfig) -> Source:
-    """The run's data and the simulator truth behind them (a scenario's exact values, a task's env, or none)."""
+def load_data(config: RunConfig, progress: bool = False) -> Source:
+    """The run's data and the simulator truth behind them (a scenario's exact values, a task's env, or none);
+    `progress` shows the generation of a built-in dataset that is not cached yet."""
     from tether.data.dataset import parse_action_kind
 
     return resolve(config.data, size=config.size, seed=config.seed, action_space=parse_action_kind(config.action_space),
-                   with_truth=True)
+                   with_truth=True, show_progress=progress)
 
 
 def _instabilities(history: list, data: LoggedDataset, gamma: float, learner: Learner) -> list[str]:
@@ -181,7 +182,7 @@ def run(config: RunConfig, out: Path, resume: bool = False, log=print, progress:
     config = resume_config(out) if resume else replace(config, data=absolute_data(config.data))
     started = time.perf_counter()
     log(f"loading {config.data}")
-    source = load_data(config)
+    source = load_data(config, progress)
     data, truth = source.dataset, source.truth
     config.check_against(data)
     fingerprint = data.fingerprint()
