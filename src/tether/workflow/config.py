@@ -151,8 +151,8 @@ def resume_config(out: Path, **given: Any) -> RunConfig:
     if "data" in asked:
         asked["data"] = absolute_data(asked["data"])
     if config_path is not None:
-        asked = {**asdict(RunConfig.from_toml(config_path, **asked)), "data": absolute_data(
-            RunConfig.from_toml(config_path, **asked).data)}
+        from_file = RunConfig.from_toml(config_path, **asked)
+        asked = {**asdict(from_file), "data": absolute_data(from_file.data)}
     for key, value in asked.items():
         if getattr(stored, key) != value:
             option = "--config" if config_path is not None else f"--{key.replace('_', '-')}"
