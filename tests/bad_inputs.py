@@ -379,6 +379,11 @@ CASES: list[BadInput] = [
              "tether run --resume DIR --profile full", "ConfigError", 2,
              r"--profile: the run in .* started with profile = 'quick', not 'full'",
              lambda f: ["run", "--resume", str(resumable(f)), "--profile", "full"]),
+    BadInput("resume-config-conflict", "run --resume with a run.toml that disagrees with the run",
+             "tether run --resume DIR --config run.toml", "ConfigError", 2,
+             r"--config: the run in .* started with profile = 'quick', not 'full'",
+             lambda f: ["run", "--resume", str(resumable(f)), "--config",
+                        toml(f, 'data = "fraud"\nprofile = "full"\n')[2]]),
     # ------------------------------------------------------------ model files and checkpoints
     BadInput("model-missing", "export of a model file that does not exist", "tether export nosuch.tether",
              "ModelFileError", 1, r"nosuch\.tether: does not exist", lambda f: ["export", str(f / "nosuch.tether")]),
