@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_dataset
-from tether.algos import TrainingDivergedError, get_algo, load_learner, registered_algos
+from tether.algos import LearnerConfig, TrainingDivergedError, get_algo, load_learner, registered_algos
 from tether.algos.bc import BCConfig
 from tether.algos.bcq import BCQConfig
 from tether.algos.cql import CQLConfig
@@ -157,12 +157,18 @@ def test_multi_seed_run_equals_separate_single_seed_runs():
     assert len(both.history[-1][1]["critic_loss/seeds"]) == 2
 
 
+def full_and_interrupted(config: LearnerConfig, tmp_path, n_steps: int):
+    """A learner trained for `n_steps` in `tmp_path/full`, and one stopped halfway in `tmp_path/cut`."""
+    full = config.create()
+    full.fit(DATA, n_steps=n_steps, n_steps_per_epoch=20, show_progress=False, run_dir=tmp_path / "full")
+    config.create().fit(DATA, n_steps=n_steps // 2, n_steps_per_epoch=20, show_progress=False,
+                        run_dir=tmp_path / "cut")
+    return full
+
+
 def test_resume_reaches_the_same_result(tmp_path):
     config = CONFIGS["td3_plus_bc"]
-    full = config.create()
-    full.fit(DATA, n_steps=80, n_steps_per_epoch=20, show_progress=False, run_dir=tmp_path / "full")
-    first = config.create()
-    first.fit(DATA, n_steps=40, n_steps_per_epoch=20, show_progress=False, run_dir=tmp_path / "cut")
+    full = full_and_interrupted(config, tmp_path, 80)
     resumed = config.create()
     resumed.fit(DATA, n_steps=80, n_steps_per_epoch=20, show_progress=False, run_dir=tmp_path / "cut", resume=True)
     obs = DATA.observations[:8]
@@ -280,10 +286,7 @@ def test_a_checkpoint_written_before_headers_still_resumes(tmp_path):
     from tether.algos.model_file import read_model_file
 
     config = CONFIGS["td3_plus_bc"]
-    full = config.create()
-    full.fit(DATA, n_steps=40, n_steps_per_epoch=20, show_progress=False, run_dir=tmp_path / "full")
-    first = config.create()
-    first.fit(DATA, n_steps=20, n_steps_per_epoch=20, show_progress=False, run_dir=tmp_path / "cut")
+    full = full_and_interrupted(config, tmp_path, 40)
     current = tmp_path / "cut" / "checkpoint.tether"
     legacy = serialization.msgpack_serialize(read_model_file(current, "checkpoint"))  # the old layout: no header
     (tmp_path / "cut" / "checkpoint.msgpack").write_bytes(legacy)
