@@ -91,19 +91,25 @@ def _matrix(table: pa.Table, name: str) -> tuple[np.ndarray, list[str]]:
     return values, used
 
 
+def _is_list(kind: pa.DataType) -> bool:
+    return pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
+
+
 def _check_numeric(table: pa.Table, name: str) -> None:
-    """Refuse a text column (or list of text) naming the column, the first row that is not a number and the fix."""
+    """Refuse a text column (or list of text) naming the column, the first row that is not a number and the fix.
+
+    Only the column's type is read unless it holds text, so numeric columns cost nothing here."""
+    kind = table.schema.field(name).type
+    value_kind = kind.value_type if _is_list(kind) else kind
+    if not (pa.types.is_string(value_kind) or pa.types.is_large_string(value_kind) or pa.types.is_binary(value_kind)):
+        return
     column = table[name].combine_chunks()
-    kind = column.type
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
-        kind = kind.value_type
+    if _is_list(kind):
         lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
         rows = np.repeat(np.arange(len(column)), np.nan_to_num(lengths).astype(int))
         values = pc.list_flatten(column).to_pylist()
     else:
         rows, values = np.arange(len(column)), column.to_pylist()
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)):
-        return
     for row, value in zip(rows, values, strict=True):
         try:
             float(value)
@@ -119,7 +125,7 @@ def _optional_matrix(table: pa.Table, name: str) -> tuple[np.ndarray | None, lis
         _check_numeric(table, name)
         column = table[name].combine_chunks()
         kind = column.type
-        if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        if _is_list(kind):
             lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
             if len(lengths) and (lengths != lengths[0]).any():
                 row = int(np.flatnonzero(lengths != lengths[0])[0])
