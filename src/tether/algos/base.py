@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import jax
 
+from tether.errors import DatasetError
+
 if TYPE_CHECKING:
     from tether.algos.config import LearnerConfig
 
@@ -90,3 +92,11 @@ class AlgoSpec:
             raise ValueError(f"{self.config_cls.__name__}.TYPE is {self.config_cls.TYPE!r}, but its spec is named "
                              f"{self.name!r}")
         self.config_cls._algorithm = self
+
+    def check_action_space(self, dataset_kind: str, alternatives: list[str] | None = None) -> None:
+        """Refuse data of the other action kind, naming `alternatives` (the algorithms that fit) when known."""
+        if self.action_space != dataset_kind:
+            fit = f"use one of {alternatives}" if alternatives else f"use a learner for {dataset_kind} actions"
+            raise DatasetError("actions", f"{self.name} learns {self.action_space} actions but this dataset's "
+                               f"actions are {dataset_kind}", f"{fit}, or declare --action-space "
+                               f"{self.action_space} if the actions were read as the wrong kind")

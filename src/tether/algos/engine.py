@@ -292,11 +292,7 @@ class Learner:
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ConfigError(name, f"must be a positive whole number of steps, got {value!r}",
                                   f"pass {name}=1 or more")
-        if self.algo.action_space != dataset.action_space.kind:
-            raise DatasetError("actions", f"{self.algo.name} learns {self.algo.action_space} actions but this "
-                               f"dataset's actions are {dataset.action_space.kind}",
-                               f"use a learner for {dataset.action_space.kind} actions (tether.algos.algos_for), or "
-                               "declare the action space if the actions were read as the wrong kind")
+        self.algo.check_action_space(dataset.action_space.kind)
         if dataset.n_steps < MIN_TRAINING_STEPS:
             raise DatasetError("rows", f"the dataset holds {dataset.n_steps} logged step(s), too few to train on",
                                f"log at least {MIN_TRAINING_STEPS} steps")

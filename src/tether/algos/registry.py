@@ -14,7 +14,7 @@ from tether.algos.base import AlgoSpec
 from tether.algos.config import LearnerConfig
 from tether.algos.engine import Learner
 from tether.algos.model_file import read_model_file
-from tether.errors import ConfigError, DatasetError, ModelFileError, did_you_mean
+from tether.errors import ConfigError, ModelFileError, did_you_mean
 
 # in the order `tether run` trains them: each action space's baseline, then its candidates
 ALGORITHMS: dict[str, AlgoSpec] = {spec.name: spec for spec in (
@@ -61,11 +61,7 @@ def candidates_for(action_space: str) -> list[str]:
 
 def check_action_space(name: str, dataset_kind: str) -> None:
     """Refuse to train algorithm `name` on data of the other action kind, naming the algorithms that fit."""
-    spec = get_algo(name)
-    if spec.action_space != dataset_kind:
-        raise DatasetError("actions", f"{name} learns {spec.action_space} actions but this dataset's actions are "
-                           f"{dataset_kind}", f"use one of {algos_for(dataset_kind)}, or declare --action-space "
-                           f"{spec.action_space} if the actions were read as the wrong kind")
+    get_algo(name).check_action_space(dataset_kind, algos_for(dataset_kind))
 
 
 def config_from_json(data: dict[str, Any]) -> LearnerConfig:

@@ -26,14 +26,12 @@ import pyarrow.compute as pc
 from tether.audit import diagnostics as diag
 from tether.audit.verdict import AuditReport, decide
 from tether.data import ActionSpace, LoggedDataset
-from tether.data.dataset import ActionKind, infer_action_space, parse_metadata_json
+from tether.data.dataset import ActionKind, infer_action_space, metadata_entry, parse_metadata_json, prefer_stored_space
 from tether.data.errors import DatasetError
 from tether.data.tabular import (
     TabularSchema,
     _matrix,
-    _metadata_table,
     _wide_columns,
-    stored_action_space,
     table_to_dataset,
 )
 
@@ -92,8 +90,8 @@ def audit_parquet(path: str | Path, schema: TabularSchema | None = None,
                            "check that the file is complete, valid parquet") from None
     stored = parse_metadata_json((parquet.schema_arrow.metadata or {}).get(b"tether", b"{}"), str(path),
                                  "'tether' schema metadata")
-    metadata = {"source": "parquet", **_metadata_table(stored, str(path)), "path": str(path)}
-    action_space = stored_action_space(stored, action_space)
+    metadata = {"source": "parquet", **metadata_entry(stored, "metadata", str(path)), "path": str(path)}
+    action_space = prefer_stored_space(stored.get("action_space"), action_space)
     if not isinstance(action_space, ActionSpace):
         action_space, note = _action_space_from_column(parquet, schema, batch_rows, action_space)
         metadata["action_space_inferred"] = f"{note}; read in a first pass (declare the space to skip it)"

@@ -143,6 +143,24 @@ def infer_action_space(actions: np.ndarray, kind: ActionKind | None = None) -> t
     return space, f"{why}; bounds from the logged min/max (declare the true bounds)"
 
 
+def prefer_stored_space(stored: Any, declared: ActionSpace | ActionKind | None) -> ActionSpace | ActionKind | None:
+    """The action space a file stores (its JSON form, or None), unless the user declared a space or the
+    other kind."""
+    if isinstance(declared, ActionSpace) or stored is None:
+        return declared
+    space = ActionSpace.from_json(stored)
+    return space if declared in (None, space.kind) else declared
+
+
+def metadata_entry(stored: dict[str, Any], key: str, source: str) -> dict[str, Any]:
+    """`stored[key]` (default `{}`) when it is a JSON object, else a `DatasetError` naming the file and key."""
+    entry = stored.get(key, {})
+    if not isinstance(entry, dict):
+        raise DatasetError(source, f"its {key!r} entry is JSON {type(entry).__name__}, not an object",
+                           f"store {key} as a JSON object, or delete the entry")
+    return entry
+
+
 def parse_metadata_json(text: str | bytes, source: str, what: str = "metadata") -> dict[str, Any]:
     """A file's JSON metadata as a dict, or a `DatasetError` naming the file and where the JSON breaks."""
     try:

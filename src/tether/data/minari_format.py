@@ -22,7 +22,7 @@ import numpy as np
 
 from tether._env_ids import is_trusted_env_id
 from tether.data._h5 import open_h5, read_h5_dataset
-from tether.data.dataset import ActionSpace, LoggedDataset, parse_metadata_json
+from tether.data.dataset import ActionSpace, LoggedDataset, metadata_entry, parse_metadata_json
 from tether.data.errors import DatasetError
 
 
@@ -96,7 +96,7 @@ def read_minari(source: str | Path) -> LoggedDataset:
     if not columns["rew"]:
         raise DatasetError(str(data_dir), "holds no episodes", "write at least one episode")
     lengths = [len(r) for r in columns["rew"]]
-    tether_meta = _tether_entry(meta, meta_path)
+    tether_meta = metadata_entry(meta, "tether", str(meta_path))
     metadata = {"source": "minari", "dataset_id": meta.get("dataset_id"), **tether_meta}
     for key in ("ref_min_score", "ref_max_score"):
         if key in meta:
@@ -122,14 +122,6 @@ def _stored_space(meta: dict, key: str, meta_path: Path) -> gym.Space:
     except Exception as err:  # Minari raises whatever its JSON walk meets
         raise DatasetError(str(meta_path), f"its {key} cannot be read ({type(err).__name__}: {str(err)[:80]})",
                            "re-create the dataset with Minari >= 0.5") from None
-
-
-def _tether_entry(meta: dict, meta_path: Path) -> dict:
-    entry = meta.get("tether", {})
-    if not isinstance(entry, dict):
-        raise DatasetError(str(meta_path), f"its 'tether' entry is JSON {type(entry).__name__}, not an object",
-                           "store tether's metadata as a JSON object, or delete the entry")
-    return entry
 
 
 def _env_spec_id(env_spec: object, meta_path: Path) -> str | None:
@@ -163,7 +155,7 @@ def _read_through_minari(data_dir: Path, meta: dict) -> LoggedDataset:
         truncations=np.concatenate([np.asarray(e.truncations) for e in episodes]),
         episode_starts=np.concatenate([[0], np.cumsum(lengths)[:-1]]), action_space=action_space,
         metadata={"source": "minari", "dataset_id": meta.get("dataset_id"),
-                  **_tether_entry(meta, data_dir / "metadata.json")})
+                  **metadata_entry(meta, "tether", str(data_dir / "metadata.json"))})
 
 
 def _gym_action_space(space: ActionSpace) -> gym.Space:

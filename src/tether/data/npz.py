@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 
 from tether._atomic import write_atomically
-from tether.data.dataset import ActionKind, ActionSpace, LoggedDataset, infer_action_space, parse_metadata_json
+from tether.data.dataset import (
+    ActionKind,
+    ActionSpace,
+    LoggedDataset,
+    infer_action_space,
+    parse_metadata_json,
+    prefer_stored_space,
+)
 from tether.data.errors import DatasetError
 
 
@@ -53,9 +60,9 @@ def read_npz(path: str | Path, action_space: ActionSpace | ActionKind | None = N
     metadata = parse_metadata_json(_text(arrays.pop("__metadata__", "{}"), path), str(path), "__metadata__")
     metadata.setdefault("source", "npz")
     stored_space = arrays.pop("__action_space__", None)
-    if stored_space is not None and not isinstance(action_space, ActionSpace):
-        space = ActionSpace.from_json(parse_metadata_json(_text(stored_space, path), str(path), "__action_space__"))
-        action_space = space if action_space in (None, space.kind) else action_space
+    if stored_space is not None:
+        stored_space = parse_metadata_json(_text(stored_space, path), str(path), "__action_space__")
+    action_space = prefer_stored_space(stored_space, action_space)
     for key in ("observations", "actions", "rewards"):
         if key not in arrays:
             raise DatasetError(key, f"missing from {path.name} (arrays: {sorted(arrays)})",

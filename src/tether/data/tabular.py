@@ -33,7 +33,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tether.data.dataset import ActionKind, ActionSpace, LoggedDataset, infer_action_space, parse_metadata_json
+from tether.data.dataset import (
+    ActionKind,
+    ActionSpace,
+    LoggedDataset,
+    infer_action_space,
+    metadata_entry,
+    parse_metadata_json,
+    prefer_stored_space,
+)
 from tether.data.errors import DatasetError
 
 
@@ -227,15 +235,6 @@ def table_to_dataset(table: pa.Table, schema: TabularSchema | None = None,
         **{k: None if v is None else v[order] for k, v in optional.items()})
 
 
-def stored_action_space(stored: dict[str, Any], declared: ActionSpace | ActionKind | None
-                        ) -> ActionSpace | ActionKind | None:
-    """The space a file stores, unless the user declared a space, or declared the other kind."""
-    if isinstance(declared, ActionSpace) or "action_space" not in stored:
-        return declared
-    space = ActionSpace.from_json(stored["action_space"])
-    return space if declared in (None, space.kind) else declared
-
-
 def read_parquet(path: str | Path, schema: TabularSchema | None = None,
                  action_space: ActionSpace | ActionKind | None = None) -> LoggedDataset:
     """Read a long-format Parquet log (tether's own files carry their action space and metadata)."""
@@ -243,8 +242,8 @@ def read_parquet(path: str | Path, schema: TabularSchema | None = None,
     table = _read_table(path, "parquet")
     stored = parse_metadata_json((table.schema.metadata or {}).get(b"tether", b"{}"), str(path),
                                  "'tether' schema metadata")
-    action_space = stored_action_space(stored, action_space)
-    metadata = {"source": "parquet", **_metadata_table(stored, str(path)), "path": str(path)}
+    action_space = prefer_stored_space(stored.get("action_space"), action_space)
+    metadata = {"source": "parquet", **metadata_entry(stored, "metadata", str(path)), "path": str(path)}
     return table_to_dataset(table, schema, action_space, metadata)
 
 
@@ -254,19 +253,11 @@ def read_csv(path: str | Path, schema: TabularSchema | None = None,
     path = Path(path)
     sidecar = path.with_name(path.name + ".tether.json")
     stored = parse_metadata_json(sidecar.read_bytes(), str(sidecar), "sidecar") if sidecar.exists() else {}
-    action_space = stored_action_space(stored, action_space)
-    metadata = {"source": "csv", **_metadata_table(stored, str(sidecar)), "path": str(path)}
+    action_space = prefer_stored_space(stored.get("action_space"), action_space)
+    metadata = {"source": "csv", **metadata_entry(stored, "metadata", str(sidecar)), "path": str(path)}
     dtypes = stored.get("extras_dtypes")
     return table_to_dataset(_read_table(path, "csv"), schema, action_space, metadata,
                             extras_dtypes=dtypes if isinstance(dtypes, dict) else None)
-
-
-def _metadata_table(stored: dict[str, Any], source: str) -> dict[str, Any]:
-    metadata = stored.get("metadata", {})
-    if not isinstance(metadata, dict):
-        raise DatasetError(source, f"its 'metadata' entry is JSON {type(metadata).__name__}, not an object",
-                           "store metadata as a JSON object, or delete the entry")
-    return metadata
 
 
 def dataset_to_table(dataset: LoggedDataset, wide: bool = False) -> pa.Table:
