@@ -60,11 +60,6 @@ class Source:
     truth: Truth | None = None
     seed: int = 0
 
-    @property
-    def exact_truth(self) -> ExactTruth | None:
-        """The truth when it gives exact values (scenarios), else None."""
-        return self.truth if isinstance(self.truth, ExactTruth) else None
-
     def coverage_reference(self) -> LoggedDataset | None:
         """The audit's SACo reference: uniform-random logs of a scenario (as many episodes), or the task's
         random dataset (up to 100k steps) for a built-in dataset; None for files."""
