@@ -35,14 +35,9 @@ def audit(dataset: LoggedDataset, reference: LoggedDataset | None = None, seed: 
         and log the propensities
     """
     start = time.perf_counter()
-    regions = diag.regions_of(dataset, seed=seed)  # k-means once, shared by coverage and action support
     results = {
         "size": diag.size_and_returns(dataset),
-        "coverage": diag.coverage(dataset, reference, regions=regions, seed=seed),
-        "action_support": diag.action_support(dataset, regions=regions, seed=seed),
-        "reproducibility": diag.reproducibility(dataset, seed=seed),
-        "propensities": diag.propensities(dataset),
-        "drift": diag.drift(dataset),
+        **diag.learned_diagnostics(dataset, reference, seed),
         "action_space": {"kind": dataset.action_space.kind,
                          "how": dataset.metadata.get("action_space_inferred", "stored with the data")},
     }

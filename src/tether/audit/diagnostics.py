@@ -16,6 +16,9 @@ All of them look only at the logs (and, where given, a reference dataset or refe
   logged propensities themselves (a model that sees the logged state and still falls well short of
   them means the decision maker used something the log does not hold: hidden confounding or an
   incomplete state); continuous, the held-out R^2 of its mean action.
+- `hidden_drivers`: without propensities, whether the episode's earlier decisions predict the next
+  decision beyond the observation, and whether episode identity explains outcomes beyond
+  observation and action (see `tether.audit.confounding`).
 - `propensities`: logged or not, their range, and what that enables.
 - `drift`: the first and second halves of the log (by timestamp when `extras` hold one, else by
   order) compared on returns, actions and states.
@@ -27,8 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tether.audit.confounding import hidden_drivers
 from tether.data import LoggedDataset
-from tether.ope.behavior import fit_behavior_model
+from tether.ope.behavior import BehaviorModel, fit_behavior_model
 from tether.ope.support import state_regions
 
 
@@ -171,9 +175,12 @@ def action_support(data: LoggedDataset, regions: Regions | None = None, rare: fl
     return {"regions": per_region, **summary}
 
 
-def reproducibility(data: LoggedDataset, seed: int = 0, n_steps: int = 2000) -> dict:
-    """How well a held-out behaviour model predicts the logged actions, and the hidden-information gap."""
-    model = fit_behavior_model(data, n_steps=n_steps, seed=seed)
+def reproducibility(data: LoggedDataset, seed: int = 0, n_steps: int = 2000, model: BehaviorModel | None = None
+                    ) -> dict:
+    """How well a held-out behaviour model predicts the logged actions, and the hidden-information gap.
+
+    `model`: a behaviour model already fitted on `data` with this seed (one is fitted otherwise)."""
+    model = model or fit_behavior_model(data, n_steps=n_steps, seed=seed)
     out = {"heldout_nll": model.heldout_nll, "baseline_nll": model.baseline_nll, "logged_propensity_nll": None,
            "hidden_information_gap": None}
     held = model.heldout_rows
@@ -229,3 +236,18 @@ def drift(data: LoggedDataset) -> dict:
     return {"checked": True, "ordered_by": order_key or "log order",
             "return_shift_z": float((returns[late].mean() - returns[early].mean()) / se),
             "action_shift": action_shift, "state_shift": state_shift}
+
+
+def learned_diagnostics(data: LoggedDataset, reference: LoggedDataset | None = None, seed: int = 0) -> dict:
+    """Every diagnostic that looks at the steps themselves (all but the size summary), sharing one set of
+    state regions and one behaviour model; the in-memory and the streamed audit both call it."""
+    regions = regions_of(data, seed=seed)  # k-means once, shared by coverage and action support
+    behavior = fit_behavior_model(data, n_steps=2000, seed=seed)
+    return {
+        "coverage": coverage(data, reference, regions=regions, seed=seed),
+        "action_support": action_support(data, regions=regions, seed=seed),
+        "reproducibility": reproducibility(data, seed=seed, model=behavior),
+        "hidden_drivers": hidden_drivers(data, seed=seed, behavior=behavior),
+        "propensities": propensities(data),
+        "drift": drift(data),
+    }

@@ -149,15 +149,10 @@ def audit_parquet(path: str | Path, schema: TabularSchema | None = None,
 
     episode_returns, episode_lengths = np.concatenate(returns), np.concatenate(lengths)
     data = sample.in_log_order()
-    regions = diag.regions_of(data, seed=seed)
     results = {
         "size": diag.size_summary(episode_returns, episode_lengths, np.concatenate(truncated), zero_rewards, metadata,
                                   reward_range=(reward_range[0], reward_range[1])),
-        "coverage": diag.coverage(data, reference, regions=regions, seed=seed),
-        "action_support": diag.action_support(data, regions=regions, seed=seed),
-        "reproducibility": diag.reproducibility(data, seed=seed),
-        "propensities": diag.propensities(data),
-        "drift": diag.drift(data),
+        **diag.learned_diagnostics(data, reference, seed),
         "action_space": {"kind": data.action_space.kind,
                          "how": metadata.get("action_space_inferred", "declared")},
     }

@@ -12,17 +12,27 @@ do-not-train
     explains the logged actions worse than the logged propensities by more than
     `hidden_information_gap` nats per step: the decision maker used something the log lacks, so
     learned policies and their evaluations rest on a confounded log;
+  - hidden confounding without propensities: the episode's earlier decisions predict the next
+    decision by more than `hidden_decision_gain` nats/step beyond the observation, and better than
+    the observation itself does (`hidden_decision_relative`), while episode identity explains more
+    than `hidden_outcome_share` (and two standard errors) of the outcomes' variance beyond
+    observation and action: something persistent that the log lacks drives both the decisions and
+    the outcomes (`tether.audit.confounding`);
   - outcomes beyond the window: more than `window_truncated_share` of episodes are cut by the log
     and their median length is at most `window_length` steps, so whatever happens after the cut
     (delayed rewards) is invisible.
 bc-only
+  - a hidden driver of decisions alone: the decision test above fires but outcomes show no episode
+    effect (a habit or policy mix that remembers, or a trait the decisions reveal so fully that the
+    outcomes cannot show it): the log supports imitating the decision makers, not comparing actions;
   - narrow support: discrete behaviour with normalised action entropy below `min_entropy` or more
     than `max_rare_share` of allowed actions rarely tried per region; continuous behaviour whose
     actions spread less than `min_action_spread` of the action range within state regions;
   - expert-level logs: trajectory quality TQ at least `expert_tq`: cloning reproduces them and
     the logs cannot show an improvement beyond them.
-offline-rl otherwise. Missing propensities, drift and low reproducibility are reported as notes
-with their next step; they do not change the verdict by themselves.
+offline-rl otherwise. Missing propensities, drift, low reproducibility and an episode effect on
+outcomes that the decisions do not follow (hidden heterogeneity) are reported as notes with their
+next step; they do not change the verdict by themselves.
 """
 
 from __future__ import annotations
@@ -33,6 +43,9 @@ THRESHOLDS = {
     "min_steps": 1000,
     "min_episodes": 20,
     "hidden_information_gap": 0.10,
+    "hidden_decision_gain": 0.02,
+    "hidden_decision_relative": 1.0,
+    "hidden_outcome_share": 0.01,
     "window_truncated_share": 0.5,
     "window_length": 5,
     "min_entropy": 0.15,
@@ -92,6 +105,7 @@ def decide(diagnostics: dict, discrete: bool) -> AuditReport:
                               f"the logged propensities explain the actions {gap:.2f} nats/step better than any model "
                               "of the logged state: decisions used information the log does not hold "
                               "(hidden confounding)", "add the missing state features (what the decision maker saw)"))
+    reasons += _hidden_driver_reasons(diagnostics.get("hidden_drivers"), props["logged"])
     if size["truncated_share"] > t["window_truncated_share"] and size["length_median"] <= t["window_length"]:
         reasons.append(Reason("do-not-train", "truncated_share", size["truncated_share"],
                               f"<= {t['window_truncated_share']} when the median episode has <= {t['window_length']} "
@@ -136,3 +150,41 @@ def decide(diagnostics: dict, discrete: bool) -> AuditReport:
     if verdict == "offline-rl":
         steps.insert(0, "train the behaviour-cloning baseline, then conservative offline RL, and evaluate offline")
     return AuditReport(verdict, reasons, diagnostics, steps)
+
+
+def _hidden_driver_reasons(drivers: dict | None, propensities_logged: bool) -> list[Reason]:
+    """The reasons the history tests give (`tether.audit.confounding`), or none when they did not run."""
+    if not drivers or not drivers.get("checked"):
+        return []
+    t = THRESHOLDS
+    decisions, outcomes = drivers["decisions"], drivers["outcomes"]
+    gain, relative, share = decisions["gain"], decisions["relative"], outcomes["share"]
+    decision_driver = gain > t["hidden_decision_gain"] and relative > t["hidden_decision_relative"]
+    outcome_driver = share > max(t["hidden_outcome_share"], 2 * outcomes["standard_error"])
+    resolve = ("log the propensity of each decision at decision time, or add the missing feature (what the "
+               "decision makers saw that the log does not hold), then audit again")
+    decision_text = (f"earlier decisions in an episode predict the next one {gain:.3f} {decisions['unit']} better "
+                     f"than the observation alone ({relative:.1f}x what the observation itself explains)")
+    outcome_text = (f"episode identity explains {share:.1%} of the outcomes' variance beyond observation and action")
+    if decision_driver and outcome_driver:
+        return [Reason("do-not-train", "hidden_confounding", gain,
+                       f"decision gain <= {t['hidden_decision_gain']} nats/step or relative <= "
+                       f"{t['hidden_decision_relative']}, or outcome share <= {t['hidden_outcome_share']} "
+                       "(and two standard errors)",
+                       f"{decision_text}, and {outcome_text}: something persistent the log does not hold drives "
+                       "both the decisions and the outcomes (hidden confounding), so the actions that look best "
+                       "in the log may only have gone to the cases that would have done well anyway", resolve)]
+    if decision_driver:
+        return [Reason("bc-only", "hidden_decision_driver", gain,
+                       f"decision gain <= {t['hidden_decision_gain']} nats/step or relative <= "
+                       f"{t['hidden_decision_relative']}",
+                       f"{decision_text}: the decision makers followed something persistent the log does not hold; "
+                       "the outcomes show no episode effect, but cannot rule one out when the decisions reveal it",
+                       "imitate the decision makers; to compare actions, " + resolve)]
+    if outcome_driver and not propensities_logged:
+        return [Reason("note", "hidden_outcome_driver", share,
+                       f"<= {t['hidden_outcome_share']} (and two standard errors)",
+                       f"{outcome_text}, though the decisions do not follow it: outcomes vary with something "
+                       "the log does not hold (comparisons stay fair but noisy)",
+                       "add the missing feature to learn policies that use it")]
+    return []

@@ -9,6 +9,8 @@ Each failure mode of offline RL has a scenario that produces it on purpose:
 | `fraud-unlogged-propensities` | missing propensities | the `fraud` log without behaviour probabilities: no IS family |
 | `treatment` | (none: supported) | clinicians' choice does not depend on the hidden responder type |
 | `treatment-confounded` | hidden confounding | aggressive therapy goes to responders; the log hides who they are |
+| `clinic` | (none: supported) | a hidden frailty changes outcomes, not clinicians' choices; no propensities |
+| `clinic-confounded` | hidden confounding | clinicians treat by the hidden frailty; no propensities logged |
 | `recommender` | (none: supported) | whole sessions logged, retention reward included |
 | `recommender-window` | reward-proxy drift | 3 impressions and clicks per session logged; retention comes later |
 | `recommender-narrow` | unsupported action | a sharp ranker almost never shows quality items |
@@ -21,6 +23,7 @@ gives the exact (tabular simulators) or Monte-Carlo (classic control) value of a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from tether.data import LoggedDataset
-from tether.envs import fraud, recommender, treatment
+from tether.envs import clinic, fraud, recommender, treatment
 from tether.envs.classic import CLASSIC_TASKS, ClassicTask, make_classic_logs, monte_carlo_value
 from tether.envs.finite import FiniteMDP
 
@@ -113,6 +116,17 @@ def _tabular(name: str, failure_mode: str, description: str, mdp: FiniteMDP, beh
     return Scenario(name, failure_mode, description, mdp, behavior, log_options)
 
 
+def clinic_scenario(confounding: float, log_propensities: bool = False) -> Scenario:
+    """The clinic log at a confounding strength in [0, 1] (0: clinicians ignore the hidden frailty), with or
+    without propensities: the family the audit's confounding thresholds are calibrated on."""
+    mdp = clinic.clinic_course()
+    logged = "propensities logged" if log_propensities else "no propensities"
+    return _tabular(f"clinic-c{confounding:g}" + ("-propensities" if log_propensities else ""),
+                    "hidden confounding" if confounding > 0 else "none",
+                    f"clinicians follow the hidden frailty with weight {confounding:g}; {logged}", mdp,
+                    clinic.behavior_policy(mdp, confounding), log_propensities=log_propensities)
+
+
 def _build() -> dict[str, Callable[[], Scenario]]:
     def fraud_s(epsilon: float, name: str, mode: str, text: str, **log):
         def make() -> Scenario:
@@ -148,6 +162,11 @@ def _build() -> dict[str, Callable[[], Scenario]]:
         "treatment": treatment_s(0.0, "treatment", "none", "clinicians ignore the hidden responder type"),
         "treatment-confounded": treatment_s(0.9, "treatment-confounded", "hidden confounding",
                                             "clinicians treat by a responder signal the log does not hold"),
+        "clinic": lambda: dataclasses.replace(clinic_scenario(0.0), name="clinic", description=(
+            "hidden frailty changes outcomes; clinicians' habit ignores it; no propensities logged")),
+        "clinic-confounded": lambda: dataclasses.replace(clinic_scenario(0.8), name="clinic-confounded", description=(
+            "clinicians give intensive therapy to patients they judge robust (a trait the log does not hold) and "
+            "standard care to the frail; intensive is truly worse for everyone; no propensities logged")),
         "recommender": recommender_s(0.5, "recommender", "none", "click ranker, whole sessions logged"),
         "recommender-window": recommender_s(0.5, "recommender-window", "reward-proxy drift",
                                             "click ranker; logs keep each session's first 3 impressions and "

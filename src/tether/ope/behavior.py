@@ -19,9 +19,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from tether.data import LoggedDataset
+from tether.nets.fit import fit_early_stopped
 from tether.nets.mlp import MLP
 
 
@@ -71,7 +71,6 @@ class BehaviorModel:
         return (-0.5 * z**2 - log_std - 0.5 * np.log(2 * np.pi)).sum(1)
 
 
-N_CHECKS = 10  # held-out checks during training, for early stopping
 TEMPERATURES = np.exp(np.linspace(np.log(0.5), np.log(8.0), 13))
 BLENDS = (0.0, 0.01, 0.03, 0.1, 0.2, 0.4)
 
@@ -106,62 +105,53 @@ def _calibrate(logits: np.ndarray, masks: np.ndarray | None, actions: np.ndarray
     return best
 
 
+def heldout_split(data: LoggedDataset, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`(train rows, held-out rows)`: the behaviour models' split of whole episodes (a fifth held out)."""
+    episodes = np.random.default_rng(seed).permutation(data.n_episodes)
+    held = np.isin(data.episode_ids, episodes[: max(1, data.n_episodes // 5)])
+    return np.flatnonzero(~held if (~held).any() else held), np.flatnonzero(held)
+
+
 def fit_behavior_model(dataset: LoggedDataset, n_steps: int = 3000, hidden_dims: tuple[int, ...] = (64, 64),
-                       seed: int = 0) -> BehaviorModel:
-    """Fit `pi_b(a|s)` to the logged actions (see the module docstring)."""
-    rng = np.random.default_rng(seed)
-    episodes = rng.permutation(dataset.n_episodes)
-    held = np.isin(dataset.episode_ids, episodes[: max(1, dataset.n_episodes // 5)])
-    train = ~held if (~held).any() else held
-    mean = dataset.observations.mean(0, dtype=np.float64).astype(np.float32)  # float64 sums: no overflow
-    std = (dataset.observations.std(0, dtype=np.float64) + 1e-3).astype(np.float32)
-    x = jnp.asarray((dataset.observations - mean) / std, jnp.float32)
+                       seed: int = 0, features: np.ndarray | None = None) -> BehaviorModel:
+    """Fit `pi_b(a|s)` to the logged actions (see the module docstring).
+
+    `features` (`[N, k]`, default: the observations) is what the model sees of each step; the held-out
+    episodes depend only on `seed` and the number of episodes, so two models fitted with the same seed
+    on different features are compared on the same held-out steps.
+    """
+    train_rows, held_index = heldout_split(dataset, seed)
+    held = np.zeros(dataset.n_steps, bool)
+    held[held_index] = True
+    train = np.zeros(dataset.n_steps, bool)
+    train[train_rows] = True
+    inputs = dataset.observations if features is None else features
+    mean = inputs.mean(0, dtype=np.float64).astype(np.float32)  # float64 sums: no overflow
+    std = (inputs.std(0, dtype=np.float64) + 1e-3).astype(np.float32)
+    x = jnp.asarray((inputs - mean) / std, jnp.float32)
     discrete = dataset.action_space.is_discrete
     n_out = dataset.action_space.n_actions if discrete else 2 * dataset.action_space.action_dim
     actions = jnp.asarray(dataset.actions, jnp.int32 if discrete else jnp.float32)
     masks = jnp.asarray(dataset.action_masks if dataset.action_masks is not None and discrete
                         else np.ones((dataset.n_steps, n_out if discrete else 1), bool))
     net = MLP(hidden_dims, n_out)
-    params = net.init(jax.random.PRNGKey(seed), x[:1])
-    tx = optax.adam(1e-3)
 
-    def nll(p, index):
-        out = net.apply(p, x[index])
+    def nll(out, rows):
         if discrete:
-            logits = jnp.where(masks[index], out, -1e9)
-            return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), actions[index][:, None], 1))
+            logits = jnp.where(masks[rows], out, -1e9)
+            return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), actions[rows][:, None], 1))
         d = n_out // 2
         mu, log_std = out[:, :d], jnp.clip(out[:, d:], -5, 2)
-        z = (actions[index] - mu) / jnp.exp(log_std)
+        z = (actions[rows] - mu) / jnp.exp(log_std)
         return jnp.mean(jnp.sum(0.5 * z**2 + log_std + 0.5 * jnp.log(2 * jnp.pi), 1))
 
-    train_index = jnp.asarray(np.flatnonzero(train))
-
-    def step(carry, key):
-        p, opt = carry
-        index = train_index[jax.random.randint(key, (256,), 0, len(train_index))]
-        grads = jax.grad(nll)(p, index)
-        updates, opt = tx.update(grads, opt, p)
-        return (optax.apply_updates(p, updates), opt), None
-
-    held_index = np.flatnonzero(held)
-    held_rows = jnp.asarray(held_index)
-    chunk = max(n_steps // N_CHECKS, 1)
-    run_chunk = jax.jit(lambda c, k: jax.lax.scan(step, c, k)[0])
-    carry = (params, tx.init(params))
-    best, best_nll = params, float(nll(params, held_rows))
-    for check in range(N_CHECKS):  # early stopping: keep the weights with the lowest held-out loss
-        carry = run_chunk(carry, jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), check), chunk))
-        loss = float(nll(carry[0], held_rows))
-        if np.isfinite(loss) and loss < best_nll:
-            best, best_nll = carry[0], loss
-    params = best
+    params, best_nll = fit_early_stopped(net, x, nll, train_rows, held_index, n_steps, seed)
     temperature, blend, freq = 1.0, 0.0, None
     if discrete:
         counts = np.bincount(dataset.actions[train], minlength=n_out) + 1.0
         freq = counts / counts.sum()
         baseline = float(-np.mean(np.log(freq[dataset.actions[held]])))
-        logits = np.asarray(net.apply(params, x[held_rows]), np.float64)
+        logits = np.asarray(net.apply(params, x[held_index]), np.float64)
         held_masks = None if dataset.action_masks is None else dataset.action_masks[held_index]
         temperature, blend, heldout = _calibrate(logits, held_masks, dataset.actions[held_index], freq)
     else:
