@@ -23,7 +23,7 @@ SECTIONS = [  # (heading, result-name prefixes), in reading order; anything unma
     ("Learners: update-by-update agreement with d3rlpy", ("update_crosscheck",)),
     ("Data: loading and generation", ("load_formats", "generation", "datasets")),
     ("Offline evaluation against the truth", ("ope_",)),
-    ("The audit", ("audit_speed",)),
+    ("The audit", ("audit_speed", "verdicts")),
     ("The whole workflow", ("workflow_speed",)),
 ]
 
