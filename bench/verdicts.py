@@ -28,23 +28,25 @@ LOG = RESULTS / "verdicts.log.jsonl"
 
 
 def scenario_row(name: str, scenario=None) -> dict:
-    """Run the workflow on a scenario and judge each gate decision against the exact truth."""
+    """Run the workflow on a scenario and judge each gate decision against the exact truth.
+
+    `scenario`: an unregistered one (a member of the clinic family), run from a saved log of it."""
     from tether.algos.registry import load_learner
     from tether.envs.scenarios import get_scenario
     from tether.workflow.config import RunConfig
     from tether.workflow.run import run
 
-    scenario = scenario or get_scenario(name)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        if name in _family():  # not a registered name: run on a saved log of it
+        if scenario is None:
+            scenario = get_scenario(name)
+            config = RunConfig(data=name)
+        else:
             data_path = Path(tmp) / f"{name}.npz"
             from tether.data import save_dataset
 
             save_dataset(scenario.logs(), data_path)
             config = RunConfig(data=str(data_path))
-        else:
-            config = RunConfig(data=name)
         results = run(config, Path(tmp) / "run", log=lambda *_: None)
         truths = {c: scenario.true_value(load_learner(Path(tmp) / "run" / "learners" / c / "model.tether"), 1.0)
                   for c in results.candidates}
@@ -93,7 +95,7 @@ def _family() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="row names to (re)compute")
-    parser.add_argument("--skip-runs", action="store_true", help="D4RL audit rows only")
+    parser.add_argument("--skip-runs", action="store_true", help="compute D4RL audit rows only (report all rows)")
     args = parser.parse_args()
     from tether.datasets import dataset_names
     from tether.envs.scenarios import scenario_names
@@ -104,31 +106,32 @@ def main() -> None:
             row = json.loads(line)
             done[row["scenario"]] = row
     family = _family()
-    jobs: list = [(n, "d4rl") for n in dataset_names()]  # cheap rows first
-    if not args.skip_runs:
-        jobs += list(family.items()) + [(n, None) for n in scenario_names()]
-    for name, kind in jobs:
+    jobs: list = [(n, d4rl_row, ()) for n in dataset_names()]  # cheap rows first
+    jobs += [(n, scenario_row, (s,)) for n, s in family.items()] + [(n, scenario_row, ()) for n in scenario_names()]
+    for name, make_row, extra in jobs:
         if name in done and not (args.only and name in args.only):
             continue
-        if args.only and name not in args.only:
+        if (args.only and name not in args.only) or (args.skip_runs and make_row is scenario_row):
             continue
-        row = d4rl_row(name) if kind == "d4rl" else scenario_row(name, kind)
+        row = make_row(name, *extra)
         done[name] = row
         with LOG.open("a") as f:
             f.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)
-    rows = [done[n] for n, _ in jobs if n in done] if jobs else list(done.values())
+    rows = [done[n] for n, *_ in jobs if n in done]
     runs = [r for r in rows if r["gate_decisions"] != "not run"]
     summary = {"false_go_rate": sum(r["false_go"] for r in runs) / max(sum(len(r["gate_decisions"].split(","))
                                                                          for r in runs), 1),
                "true_go_rate": (sum(r["true_go"] for r in runs) / sum(r["supported"] for r in runs)
                                 if any(r["supported"] for r in runs) else None),
-               "rows_correct": sum(r["correct"] for r in rows), "rows": len(rows)}
+               "rows_correct": sum(r["correct"] for r in rows), "rows": len(rows),
+               "not_yet_run": [n for n, *_ in jobs if n not in done]}
     table = [{k: r[k] for k in ("scenario", "truth", "audit_verdict", "gate_decisions", "correct")} for r in rows]
     write_results("verdicts", {"summary": summary, "records": rows}, table,
                   f"Verdicts against the truth: false-go rate {summary['false_go_rate']:.0%}, true-go rate "
                   + ("n/a" if summary["true_go_rate"] is None else f"{summary['true_go_rate']:.0%}")
-                  + f", {summary['rows_correct']}/{summary['rows']} rows correct (quick profile, 2-core CPU)")
+                  + f", {summary['rows_correct']}/{summary['rows']} rows correct (quick profile, 2-core CPU)"
+                  + (f"; not yet run: {', '.join(summary['not_yet_run'])}" if summary["not_yet_run"] else ""))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tether.envs.finite import FiniteMDP, mix_with_uniform
+from tether.envs.finite import FiniteMDP, mix_with_uniform, severity_tables
 
 WAIT, STANDARD, INTENSIVE = 0, 1, 2
 # (improve, worsen) per treatment, for (robust, frail) patients
@@ -42,24 +42,9 @@ def clinic_course(levels: int = 6, horizon: int = 15, vitals_signal: float = 0.1
     """The clinic course as a `FiniteMDP` (states: severity x trait, trait hidden unless `reveal_trait`)."""
     n = levels * 2
     index = np.arange(n).reshape(levels, 2)  # state = (severity, frail)
-    transitions = np.zeros((n, 3, n))
-    rewards = np.zeros((n, 3, n))
-    terminal = np.zeros(n, bool)
-    terminal[index[0]] = terminal[index[levels - 1]] = True
-    costs = {WAIT: 0.0, STANDARD: standard_cost, INTENSIVE: intensive_cost}
-    for level in range(levels):
-        for frail in (0, 1):
-            s = index[level, frail]
-            if terminal[s]:
-                transitions[s, :, s] = 1.0
-                continue
-            for action, effect in EFFECTS.items():
-                improve, worsen = effect[frail]
-                for step, prob in ((-1, improve), (0, 1 - improve - worsen), (1, worsen)):
-                    transitions[s, action, index[level + step, frail]] += prob
-                rewards[s, action] = -costs[action] - illness_cost
-                rewards[s, action, index[0, frail]] += recovery_reward
-                rewards[s, action, index[levels - 1, frail]] -= critical_penalty
+    effects = np.array([EFFECTS[action] for action in (WAIT, STANDARD, INTENSIVE)])
+    transitions, rewards, terminal = severity_tables(levels, effects, np.array([0.0, standard_cost, intensive_cost]),
+                                                     illness_cost, recovery_reward, critical_penalty)
     starts = levels - 2
     initial = np.zeros(n)
     for level in range(1, levels - 1):

@@ -310,6 +310,37 @@ class DecisionEnv(gym.Env):
         return obs, reward, terminated, (not terminated) and self._t >= self.mdp.horizon, info
 
 
+def severity_tables(levels: int, effects: np.ndarray, costs: np.ndarray, illness_cost: float,
+                    recovery_reward: float, critical_penalty: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`(transitions, rewards, terminal)` of a course over severity levels x a binary hidden type.
+
+    State `2 * level + hidden`; level 0 (recovery, +`recovery_reward`) and `levels - 1` (critical,
+    -`critical_penalty`) end the course. `effects[action, hidden]` = `(improve, worsen)`: the chances
+    that the action moves severity down or up one level; each step costs `costs[action] + illness_cost`.
+    """
+    n, n_actions = levels * 2, len(costs)
+    index = np.arange(n).reshape(levels, 2)
+    transitions = np.zeros((n, n_actions, n))
+    rewards = np.zeros((n, n_actions, n))
+    terminal = np.zeros(n, bool)
+    terminal[index[0]] = terminal[index[levels - 1]] = True
+    for level in range(levels):
+        for hidden in (0, 1):
+            s = index[level, hidden]
+            if terminal[s]:
+                transitions[s, :, s] = 1.0
+                continue
+            for action in range(n_actions):
+                improve, worsen = effects[action, hidden]
+                for step, prob in ((-1, improve), (0, 1 - improve - worsen), (1, worsen)):
+                    transitions[s, action, index[level + step, hidden]] += prob
+                rewards[s, action] = -costs[action] - illness_cost
+                rewards[s, action, index[0, hidden]] += recovery_reward
+                rewards[s, action, index[levels - 1, hidden]] -= critical_penalty
+    return transitions, rewards, terminal
+
+
 def mix_with_uniform(rule: np.ndarray, masks: np.ndarray, epsilon: float) -> np.ndarray:
     """`(1 - epsilon) * rule + epsilon * uniform over allowed actions` (epsilon: breadth of a behaviour policy)."""
     uniform = masks / masks.sum(1, keepdims=True)

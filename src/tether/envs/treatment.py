@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tether.envs.finite import FiniteMDP, mix_with_uniform
+from tether.envs.finite import FiniteMDP, mix_with_uniform, severity_tables
 
 WAIT, STANDARD, AGGRESSIVE = 0, 1, 2
 EFFECTS = {WAIT: (0.10, 0.30), STANDARD: (0.30, 0.15)}
@@ -39,24 +39,10 @@ def treatment_course(levels: int = 5, horizon: int = 12, responder_rate: float =
     """The treatment course as a `FiniteMDP` (states: severity x responder type)."""
     n = levels * 2
     index = np.arange(n).reshape(levels, 2)  # state = (severity, responder)
-    transitions = np.zeros((n, 3, n))
-    rewards = np.zeros((n, 3, n))
-    terminal = np.zeros(n, bool)
-    terminal[index[0]] = terminal[index[levels - 1]] = True
-    costs = {WAIT: 0.0, STANDARD: standard_cost, AGGRESSIVE: aggressive_cost}
-    for level in range(levels):
-        for responder in (0, 1):
-            s = index[level, responder]
-            if terminal[s]:
-                transitions[s, :, s] = 1.0
-                continue
-            for action in (WAIT, STANDARD, AGGRESSIVE):
-                improve, worsen = AGGRESSIVE_EFFECT[bool(responder)] if action == AGGRESSIVE else EFFECTS[action]
-                for step, prob in ((-1, improve), (0, 1 - improve - worsen), (1, worsen)):
-                    transitions[s, action, index[level + step, responder]] += prob
-                rewards[s, action] = -costs[action] - illness_cost
-                rewards[s, action, index[0, responder]] += recovery_reward
-                rewards[s, action, index[levels - 1, responder]] -= critical_penalty
+    effects = np.array([[EFFECTS[WAIT]] * 2, [EFFECTS[STANDARD]] * 2,
+                        [AGGRESSIVE_EFFECT[False], AGGRESSIVE_EFFECT[True]]])
+    transitions, rewards, terminal = severity_tables(levels, effects, np.array([0.0, standard_cost, aggressive_cost]),
+                                                     illness_cost, recovery_reward, critical_penalty)
     initial = np.zeros(n)
     for level in range(1, levels - 1):
         initial[index[level, 1]] = responder_rate / (levels - 2)
