@@ -3,10 +3,13 @@ family and the D4RL-style datasets.
 
     python -m bench.verdicts [--only NAME ...] [--skip-runs]
 
-A scenario row runs `tether run` (quick profile) and compares each candidate's gate decision with its
-exact true value against the behaviour policy's (both undiscounted): a "go" for a candidate that is not
-truly better is a false go; a candidate truly better by more than `MARGIN` of the behaviour's value
-range is a supported improvement, and the true-go rate is the share of those the gate lets through.
+A scenario row runs `tether run` (quick profile) and compares the gate's decision on every policy (the
+BC baseline and the candidates) with its exact true value against the behaviour policy's (both
+undiscounted). The logs support an improvement when some policy is truly better by more than `MARGIN`
+of the behaviour's value and the logs do not mislead: on tabular scenarios, the policy the logs recommend
+(greedy in the MDP they estimate, `FiniteMDP.certainty_equivalent_table`) must not be truly worse than the
+behaviour. A row is a true go when the gate sends a truly better policy where the logs support one; a
+"go" for a policy that is not truly better, or on logs that mislead, is a false go.
 D4RL-style rows (100,000 steps) report the audit's verdict only (a run per dataset is beyond this
 machine's budget): they must stay offline-rl or bc-only for expert logs. Rows are appended to
 `bench/results/verdicts.log.jsonl` as they finish, so an interrupted run resumes where it stopped.
@@ -32,6 +35,7 @@ def scenario_row(name: str, scenario=None) -> dict:
 
     `scenario`: an unregistered one (a member of the clinic family), run from a saved log of it."""
     from tether.algos.registry import load_learner
+    from tether.data import save_dataset
     from tether.envs.scenarios import get_scenario
     from tether.workflow.config import RunConfig
     from tether.workflow.run import run
@@ -43,26 +47,34 @@ def scenario_row(name: str, scenario=None) -> dict:
             config = RunConfig(data=name)
         else:
             data_path = Path(tmp) / f"{name}.npz"
-            from tether.data import save_dataset
-
             save_dataset(scenario.logs(), data_path)
             config = RunConfig(data=str(data_path))
         results = run(config, Path(tmp) / "run", log=lambda *_: None)
         truths = {c: scenario.true_value(load_learner(Path(tmp) / "run" / "learners" / c / "model.tether"), 1.0)
-                  for c in results.candidates}
+                  for c in results.decisions}
     behavior = scenario.behavior_value(1.0)
-    decisions = {c: results.decisions[c].decision for c in results.candidates}
+    decisions = {c: d.decision for c, d in results.decisions.items()}
     margin = MARGIN * max(abs(behavior), 1.0)
-    false_go = [c for c in decisions if decisions[c] == "go" and truths[c] <= behavior]
-    supported = [c for c in decisions if truths[c] > behavior + margin]
+    misleading = None
+    if scenario.mdp is not None:  # the policy the logs recommend, valued exactly: do they mislead?
+        recommended = scenario.mdp.value(scenario.mdp.certainty_equivalent_table(scenario.logs()))
+        misleading = recommended < behavior
+    gone = [c for c in decisions if decisions[c] == "go"]
+    false_go = [c for c in gone if truths[c] <= behavior or misleading]
+    supported = [] if misleading else [c for c in decisions if truths[c] > behavior + margin]
     true_go = [c for c in supported if decisions[c] == "go"]
+    truth = ("the logs mislead: the policy they recommend is truly worse than the behaviour "
+             f"({recommended:.2f})" if misleading else
+             "supported improvement: " + ", ".join(f"{c} {truths[c]:.2f}" for c in supported) if supported
+             else "no policy truly better")
     return {"scenario": name, "kind": "simulator (exact)", "failure_mode": scenario.failure_mode,
-            "truth": ("supported improvement: " + ", ".join(f"{c} {truths[c]:.2f}" for c in supported)
-                      if supported else "no candidate truly better") + f" (behaviour {behavior:.2f})",
+            "truth": f"{truth} (behaviour {behavior:.2f})",
             "audit_verdict": results.audit.verdict,
             "gate_decisions": ", ".join(f"{c}: {d}" for c, d in decisions.items()),
-            "false_go": len(false_go), "supported": len(supported), "true_go": len(true_go),
-            "correct": not false_go and len(true_go) == len(supported),
+            "why_not_go": " | ".join(f"{c}: " + "; ".join(d.reasons[:3]) for c, d in results.decisions.items()
+                                     if d.decision != "go"),
+            "false_go": len(false_go), "supported": int(bool(supported)), "true_go": int(bool(true_go)),
+            "correct": not false_go and bool(true_go) == bool(supported),
             "seconds": round(time.perf_counter() - started, 1)}
 
 

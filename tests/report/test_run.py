@@ -44,6 +44,7 @@ def test_go_where_a_candidate_truly_beats_the_behaviour_policy_with_support(tmp_
     assert decisions["discrete_bcq"] != "go" and truth["discrete_bcq"] == pytest.approx(truth["discrete_bc"])
     memo = (tmp_path / "memo.md").read_text()
     assert "Benchmark truth, and why it is not production proof" in memo
+    assert "| discrete_bc (baseline) | **" in memo  # the baseline is judged too
     # the candidate that passed comes with its greedy policy as ONNX, named in the memo, equal to predict
     assert results.exports["discrete_cql"].path == "learners/discrete_cql/policy.onnx"
     assert "`learners/discrete_cql/policy.onnx`" in memo

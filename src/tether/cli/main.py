@@ -342,11 +342,12 @@ def run_command(
                   progress=True)
     write_memo(results, out_dir)
     table = Table(title=f"gate for {results.config.data} (audit: {results.audit.verdict})")
-    for column in ("candidate", "decision", "first reason"):
+    for column in ("policy", "decision", "first reason"):
         table.add_column(column)
     for name, decision in results.decisions.items():
         style = {"go": "green", "investigate": "yellow", "no-go": "red"}[decision.decision]
-        table.add_row(name, f"[{style}]{decision.decision}[/]", (decision.reasons or ["all conditions hold"])[0])
+        label = f"{name} (baseline)" if name == results.baseline else name
+        table.add_row(label, f"[{style}]{decision.decision}[/]", (decision.reasons or ["all conditions hold"])[0])
     console.print(table)
     console.print(f"memo: {out_dir / 'memo.html'} and {out_dir / 'memo.md'}")
 

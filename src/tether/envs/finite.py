@@ -200,6 +200,36 @@ class FiniteMDP:
         q = self._optimal(gamma)[1]
         return np.eye(self.n_actions)[np.where(self.action_masks, q, -np.inf).argmax(1)]
 
+    def certainty_equivalent_table(self, logs: LoggedDataset) -> np.ndarray:
+        """`[S, A]` the policy a learner that trusts `logs` (made by `make_logs`) would pick: greedy, over the
+        horizon, in the MDP the logs estimate on the logged features (transition frequencies, mean rewards).
+
+        Where a hidden feature drives both the logged decisions and the outcomes, this is the policy the logs
+        recommend, and its true value (`value`) says whether they mislead."""
+        if logs.next_observations is None:
+            raise ValueError("logs without next_observations: pass logs made by make_logs")
+        keys, feature_of_state = np.unique(self.features.astype(np.float32), axis=0, return_inverse=True)
+        k, a = len(keys), self.n_actions
+        index = {tuple(row): i for i, row in enumerate(keys)}
+        obs = np.array([index[tuple(row)] for row in logs.observations.astype(np.float32)])
+        nxt = np.array([index[tuple(row)] for row in logs.next_observations.astype(np.float32)])
+        counts = np.zeros((k, a, k))
+        np.add.at(counts, (obs, logs.actions, nxt), 1.0)
+        reward_sum = np.zeros((k, a))
+        np.add.at(reward_sum, (obs, logs.actions), logs.rewards)
+        done = np.zeros((k, a, k))
+        np.add.at(done, (obs, logs.actions, nxt), logs.terminations.astype(float))
+        n = counts.sum(2)
+        transitions = counts / np.maximum(n, 1)[..., None]
+        continues = 1.0 - done / np.maximum(counts, 1)
+        value = np.zeros(k)
+        q = np.full((k, a), -np.inf)
+        for _ in range(self.horizon):
+            q = np.where(n > 0, reward_sum / np.maximum(n, 1) + np.einsum("sak,sak,k->sa", transitions, continues,
+                                                                          value), -np.inf)
+            value = np.where(n.any(1), q.max(1), 0.0)  # features never acted in (terminal ones) are worth 0
+        return np.eye(a)[q.argmax(1)][feature_of_state]
+
     def state_visits(self, policy: PolicyLike) -> np.ndarray:
         """`[S]` expected number of visits to each non-terminal state per episode."""
         table = np.asarray(policy, np.float64) if isinstance(policy, np.ndarray) else self.policy_table(policy)

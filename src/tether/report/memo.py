@@ -35,17 +35,20 @@ def sections(results: RunResults) -> list[tuple[str, list[str], list[str]]]:
     config = results.config
     out: list[tuple[str, list[str], list[str]]] = []
 
-    rows = ["| candidate | decision | key reasons |", "|---|---|---|"]
-    for name in candidates:
+    rows = ["| policy | decision | key reasons |", "|---|---|---|"]
+    for name in [baseline, *candidates]:
         d = decisions[name]
         shown = d.evidence if d.decision == "go" else d.reasons
-        rows.append(f"| {name} | **{d.decision}** | {'; '.join(shown[:3]) or 'all gate conditions hold'} |")
+        label = f"{name} (baseline)" if name == baseline else name
+        rows.append(f"| {label} | **{d.decision}** | {'; '.join(shown[:3]) or 'all gate conditions hold'} |")
     out.append(("Decision", [
         f"Data: `{config.data}`; profile `{config.profile}`. "
         "A candidate goes to a guarded online test only when the audit allows offline RL, it beats the "
         "behaviour-cloning baseline, an estimator whose diagnostics pass puts the lower end of its improvement "
-        "over the behaviour policy above zero, its support check passes and training was stable.", "\n".join(rows)],
-        []))
+        "over the behaviour policy above zero, its support check passes and training was stable. The baseline is "
+        "judged the same way (a bc-only audit allows it, and it has no baseline to beat): when it goes, imitating "
+        "the logged habit is itself a supported improvement, and a candidate that only matches it adds nothing.",
+        "\n".join(rows)], []))
 
     summary = results.data_summary
     reasons = [f"- **{r.verdict}** `{r.diagnostic}` = {_fmt(r.value)} (threshold {r.threshold}): {r.text}"
@@ -72,7 +75,7 @@ def sections(results: RunResults) -> list[tuple[str, list[str], list[str]]]:
     chart_rows, lines = [], ["| candidate | estimator | estimate | interval | improvement over behaviour | "
                              "improvement interval | diagnostics |", "|---|---|---|---|---|---|---|"]
     for name in [baseline, *candidates]:
-        gains = decisions[name].improvements if name in decisions else {}
+        gains = decisions[name].improvements
         for est_name, est in evaluation[name].estimates.items():
             if not np.isfinite(est.value):
                 continue
@@ -85,10 +88,10 @@ def sections(results: RunResults) -> list[tuple[str, list[str], list[str]]]:
                 chart_rows.append((f"{name[:12]} {est_name}", est.value, est.interval[0], est.interval[1]))
     histories = {name: evaluation[name].estimates["FQE"].history or [] for name in [baseline, *candidates]}
     traces = {name: (range(1, len(t) + 1), t) for name, t in histories.items() if len(t) >= 2}
-    improved = [n for n in candidates if any(g[1] > 0 for g in decisions[n].improvements.values())]
+    improved = [n for n in [baseline, *candidates] if any(g[1] > 0 for g in decisions[n].improvements.values())]
     out.append(("Did any candidate improve the evaluator signal?", [
-        ("Candidates with an improvement interval above zero for some estimator: " + ", ".join(improved) + "."
-         if improved else "No candidate has an improvement interval above zero for any estimator."),
+        ("Policies with an improvement interval above zero for some estimator: " + ", ".join(improved) + "."
+         if improved else "No policy has an improvement interval above zero for any estimator."),
         "\n".join(lines)],
         [svg.interval_chart(chart_rows, f"estimated value (gamma {config.gamma}) with 95% intervals", "value",
                             behavior.mean, "behaviour (logged)"),
@@ -126,7 +129,7 @@ def sections(results: RunResults) -> list[tuple[str, list[str], list[str]]]:
         support_charts))
 
     evidence = []
-    for name in candidates:
+    for name in [baseline, *candidates]:
         d = decisions[name]
         export = results.exports.get(name)
         serving = "" if export is None else (

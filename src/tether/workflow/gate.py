@@ -1,13 +1,16 @@
-"""The deployment gate: go to a guarded online test, investigate, or no-go, per candidate.
+"""The deployment gate: go to a guarded online test, investigate, or no-go, per policy.
 
 "go" needs all of: the audit allows offline RL; the candidate beats the behaviour-cloning baseline
 (FQE point estimates); for at least one estimator whose diagnostics pass, the lower end of the
 interval of its improvement over the behaviour policy is above zero; the support check passes; and
-training showed no instability. "no-go" when the audit says do-not-train, when training was
-unstable, or when estimators whose diagnostics pass all put the candidate at or below the behaviour
-policy. Anything else is "investigate", including the case where no estimator passed its
-diagnostics at all (the evidence is missing, not negative). Each decision lists its evidence
-and, for each piece, what would have to be false for the policy to be unsafe after all.
+training showed no instability. The baseline itself is judged the same way, except that it needs
+no baseline to beat and a "bc-only" audit allows it: when imitation of the logged habit is already a
+supported improvement, the memo says so, and a candidate that only matches it is not sent instead.
+"no-go" when the audit says do-not-train, when training was unstable, or when estimators whose
+diagnostics pass all put the candidate at or below the behaviour policy. Anything else is
+"investigate", including the case where no estimator passed its diagnostics at all (the evidence
+is missing, not negative). Each decision lists its evidence and, for each piece, what would have
+to be false for the policy to be unsafe after all.
 """
 
 from __future__ import annotations
@@ -39,11 +42,13 @@ class Decision:
 
 
 def decide(candidate: str, audit_verdict: str, audit_gap: float | None, estimates: dict, improvements: dict,
-           bc_value: float | None, support, instabilities: list[str]) -> Decision:
-    """`estimates`: estimator -> Estimate; `improvements`: estimator -> (improvement, low, high)."""
+           bc_value: float | None, support, instabilities: list[str], baseline: bool = False) -> Decision:
+    """`estimates`: estimator -> Estimate; `improvements`: estimator -> (improvement, low, high);
+    `bc_value`: the baseline's FQE value (None for the `baseline` itself)."""
     d = Decision(candidate, "investigate", improvements=dict(improvements))
     fqe = estimates.get("FQE")
-    beats_bc = fqe is not None and bc_value is not None and fqe.value > bc_value
+    beats_bc = baseline or (fqe is not None and bc_value is not None and fqe.value > bc_value)
+    allowed = audit_verdict == "offline-rl" or (baseline and audit_verdict == "bc-only")
     trusted_positive = [e for e, (_, low, _) in improvements.items() if low > 0 and estimates[e].trusted]
     any_positive = [e for e, (gain, _, _) in improvements.items() if gain > 0]
     trusted = [e for e in improvements if estimates[e].trusted]
@@ -51,7 +56,7 @@ def decide(candidate: str, audit_verdict: str, audit_gap: float | None, estimate
 
     if audit_verdict == "do-not-train":
         d.reasons.append("the audit found these logs cannot support a learned policy (verdict do-not-train)")
-    elif audit_verdict == "bc-only":
+    elif audit_verdict == "bc-only" and not baseline:
         d.reasons.append("the audit allows behaviour cloning only: the logs cannot show a gain beyond the behaviour")
     d.reasons += [f"training instability: {text}" for text in instabilities]
     if not trusted:
@@ -63,7 +68,7 @@ def decide(candidate: str, audit_verdict: str, audit_gap: float | None, estimate
         d.reasons.append("no estimator puts the candidate above the behaviour policy")
     if fqe is not None and bc_value is not None:
         d.reasons.append(f"FQE: {fqe.value:.3g} against the BC baseline's {bc_value:.3g}"
-                         + ("" if beats_bc else " (does not beat BC)"))
+                         + ("" if beats_bc else " (does not beat BC: it adds nothing over imitating the logs)"))
     if trusted_positive:
         for e in trusted_positive:
             gain, low, high = improvements[e]
@@ -85,13 +90,14 @@ def decide(candidate: str, audit_verdict: str, audit_gap: float | None, estimate
             worst = support.worst_regions(1)[0]
             d.reasons.append(f"support check failed: {worst['off_support']:.0%} off support in region "
                              f"{worst['region']} ({worst['share']:.0%} of the data)")
-    if audit_verdict == "offline-rl":
-        d.evidence.append("audit verdict offline-rl" + ("" if audit_gap is None else
-                                                        f" (hidden-information gap {audit_gap:.3f} nats/step)"))
+    if allowed:
+        d.evidence.append(f"audit verdict {audit_verdict}" + ("" if audit_gap is None else
+                                                              f" (hidden-information gap {audit_gap:.3f} nats/step)"))
         d.unsafe_if.append("the logged state misses something the decision makers used, in a way the audit's "
-                           "reproducibility test could not see (it needs logged propensities to test)")
+                           "hidden-information and confounding tests could not see (a driver that changes within "
+                           "an episode and leaves no trace in the earlier decisions or the outcomes)")
     if audit_verdict == "do-not-train" or instabilities or trusted_negative:
         d.decision = "no-go"
-    elif audit_verdict == "offline-rl" and beats_bc and trusted_positive and (support is None or support.passed):
+    elif allowed and beats_bc and trusted_positive and (support is None or support.passed):
         d.decision = "go"
     return d

@@ -217,12 +217,13 @@ def run(config: RunConfig, out: Path, resume: bool = False, log=print, progress:
     bc_fqe = evaluation[baseline].estimates["FQE"].value
     gap = report.diagnostics["reproducibility"]["hidden_information_gap"]
     decisions = {}
-    for name in candidates:
+    for name in names:
         estimates = evaluation[name].estimates
         gains = improvements(estimates, (behavior.mean, *behavior.interval))
-        decisions[name] = gate.decide(name, report.verdict, gap, estimates, gains, bc_fqe, evaluation[name].support,
-                                      training[name].instabilities)
-    exports = {name: export_stage(name, data, out) for name in candidates if decisions[name].decision != "no-go"}
+        decisions[name] = gate.decide(name, report.verdict, gap, estimates, gains,
+                                      None if name == baseline else bc_fqe, evaluation[name].support,
+                                      training[name].instabilities, baseline=name == baseline)
+    exports = {name: export_stage(name, data, out) for name in names if decisions[name].decision != "no-go"}
     results = RunResults(config, fingerprint, versions(), report, behavior, baseline, candidates, training, evaluation,
                          decisions, exports, _truth_kind(truth), DataSummary.of(data, config.data),
                          time.perf_counter() - started)
