@@ -48,6 +48,11 @@ class StageProgress:
         if self.plain and (time.perf_counter() - self._last_line >= self.every or finished):
             self._line(detail, rate)
 
+    def extend(self, total: int) -> None:
+        """Raise the total (a stage that found it needs more work than planned, e.g. FQE not converged)."""
+        self.total = max(total, self.total)
+        self.progress.update(self.task, total=self.total)
+
     def _line(self, detail: str, rate: float | None = None) -> None:
         elapsed = time.perf_counter() - self._started
         rate = rate if rate is not None else (self.done - self._initial) / max(elapsed, 1e-9)

@@ -100,6 +100,27 @@ def test_fqe_matches_the_exact_value_of_a_better_policy():
     assert "gamma=0.9" in estimate.estimand and len(estimate.head_values) == 5
 
 
+def test_fqe_given_a_ceiling_trains_on_until_it_converges_and_no_further():
+    """A budget too small to converge is extended epoch by epoch until the convergence check passes, the
+    estimate then lands on the exact value; a fit that has converged stops at its planned steps."""
+    scenario = get_scenario("fraud")
+    data = scenario.logs(600, seed=4)
+    habit = reviewer_habit(scenario.mdp)
+    truth = scenario.mdp.value(habit, 0.9)
+    short = FQE(table_policy(habit, scenario.mdp), FAST_FQE)
+    short.fit(data, n_steps=400, n_steps_per_epoch=100)
+    assert not short.estimate().converged
+    extended = FQE(table_policy(habit, scenario.mdp), FAST_FQE)
+    extended.fit(data, n_steps=400, n_steps_per_epoch=100, max_steps=20_000)
+    estimate = extended.estimate()
+    steps = 100 * len(extended.history)
+    assert estimate.converged and 400 < steps < 20_000, steps
+    assert abs(estimate.value - truth) < 0.1 * abs(truth) + 0.2, (estimate.value, truth)
+    again = FQE(table_policy(habit, scenario.mdp), FAST_FQE)
+    again.fit(data, n_steps=steps, n_steps_per_epoch=100, max_steps=20_000)
+    assert len(again.history) == len(extended.history)  # converged at its planned steps: nothing added
+
+
 def test_diagnostics_fire_on_a_near_deterministic_log_and_an_unlogged_candidate():
     scenario = get_scenario("fraud")
     mdp = scenario.mdp

@@ -69,6 +69,7 @@ def estimand_text(gamma: float, dataset: LoggedDataset) -> str:
 def evaluate_policy(policy, dataset: LoggedDataset, gamma: float = 0.99,
                     estimators: tuple[str, ...] = ("FQE", "IS", "PDIS", "WIS", "WPDIS", "DR", "WDR"),
                     fqe: FQE | None = None, fqe_steps: int = 5000, fqe_config: FQEConfig | None = None,
+                    fqe_max_steps: int | None = None,
                     n_boot: int = 300, level: float = 0.95, delta: float = 0.05, seed: int = 0,
                     behavior: tuple[np.ndarray, str, object] | None = None,
                     show_progress: bool = False, fqe_run_dir: str | Path | None = None,
@@ -106,13 +107,13 @@ def evaluate_policy(policy, dataset: LoggedDataset, gamma: float = 0.99,
         fqe = FQE(target, fqe_config or FQEConfig(gamma=gamma), seed=seed)
         resumable = resume and fqe_run_dir is not None and (Path(fqe_run_dir) / FQE_CHECKPOINT).exists()
         fqe.fit(dataset, n_steps=fqe_steps, n_steps_per_epoch=max(fqe_steps // 10, 1), show_progress=show_progress,
-                run_dir=fqe_run_dir, resume=resumable)
+                run_dir=fqe_run_dir, resume=resumable, max_steps=fqe_max_steps)
     if "FQE" in estimators and fqe is not None:  # (it is: FQE was fitted above)
         result = fqe.estimate()
         warnings = []
         if not result.converged:
             warnings.append(f"FQE has not converged: over the second half of its training the estimate's trend moved "
-                            f"by {result.drift:+.3g} (converged below {result.tolerance:.3g}); train it for more steps")
+                            f"by {result.drift:+.3g} (converged below {result.tolerance:.3g}); give it more steps")
         if not result.generalises:
             warnings.append(f"FQE's held-out Bellman error ({result.heldout_bellman_error:.3g}) is over twice its "
                             f"training error ({result.train_bellman_error:.3g})")

@@ -23,8 +23,9 @@ bootstrap distribution that includes refitting, not only the sampling of start s
 2021; Kostrikov & Nachum 2020 on when it is valid). A held-out share of episodes is never trained
 on; its Bellman error against the training error says whether the fit generalises. `fit` records the
 estimate after every epoch; the fit counts as converged when the least-squares trend through the
-second half of that trace moved less than half the heads' spread (or 5% of the logged returns'
-spread): SGD jitter from one epoch to the next averages out, a steady climb does not.
+second half of that trace moved less than half the heads' spread (or the standard error of the mean
+logged return): SGD jitter from one epoch to the next averages out, a steady climb does not. Given
+`max_steps`, the fit trains on until that check passes (a budget set by convergence, not a count).
 All heads train in one program: `vmap` over heads, `lax.scan` over steps.
 """
 
@@ -192,8 +193,12 @@ class FQE:
     # ------------------------------------------------------------------ training
     def fit(self, dataset: LoggedDataset, n_steps: int = 10_000, n_steps_per_epoch: int = 1_000,
             show_progress: bool = False, epoch_callback: Callable[[int, int], None] | None = None,
-            run_dir: str | Path | None = None, resume: bool = False) -> list[float]:
+            run_dir: str | Path | None = None, resume: bool = False, max_steps: int | None = None) -> list[float]:
         """Train all heads; returns the estimate after each epoch (a convergence trace).
+
+        With `max_steps` above `n_steps` the budget is set by the convergence check (`convergence`):
+        after `n_steps`, training goes on an epoch at a time until the estimate has converged or
+        `max_steps` is reached.
 
         `epoch_callback(epoch, steps_done)` runs after each epoch (epochs count from 1); `show_progress`
         draws a bar (plain lines when stderr is not a terminal). With `run_dir`, a checkpoint is written
@@ -244,7 +249,9 @@ class FQE:
         done = epoch * n_steps_per_epoch
         head_keys = jax.random.split(jax.random.PRNGKey(self.seed + 1), cfg.n_heads)
         with StageProgress(f"FQE ({cfg.n_heads} heads)", n_steps, show_progress, initial=min(done, n_steps)) as bar:
-            while done < n_steps:
+            while done < n_steps or (max_steps is not None and done < max_steps and not self.convergence()[2]):
+                if done >= n_steps:
+                    bar.extend(done + n_steps_per_epoch)
                 epoch_keys = jax.vmap(lambda k, e=epoch: jax.random.fold_in(k, e))(head_keys)
                 new_state = chunk(state, epoch_keys, device_data, jnp.asarray(cdf))
                 if not all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(new_state[0])):
@@ -261,8 +268,7 @@ class FQE:
                         "config": json.dumps({"type": "fqe", "params": asdict(cfg)}), "epoch": epoch,
                         "history": json.dumps(self.history), "fingerprint": fingerprint,
                         "state": serialization.to_state_dict(jax.device_get(state))})
-                bar.advance(min(n_steps_per_epoch, n_steps - done + n_steps_per_epoch),
-                            f"estimate {self.history[-1]:.4g}")
+                bar.advance(n_steps_per_epoch, f"estimate {self.history[-1]:.4g}")
                 if epoch_callback is not None:
                     epoch_callback(epoch, done)
         return self.history
@@ -332,6 +338,21 @@ class FQE:
 
         return float(np.mean(np.asarray(jax.vmap(per_head)(self.params)))) * self._scale**2
 
+    def convergence(self) -> tuple[float, float, bool]:
+        """`(drift, tolerance, converged)` of the fit so far.
+
+        Converged: the trend through the second half of the trace (`trace_drift`) moved the estimate by
+        less than the larger of half the heads' own (bootstrap) spread and the standard error of the mean
+        logged return, the resolution the data give the behaviour's value that every improvement is
+        measured against. Further training then stays within the uncertainty already reported, while
+        epoch-to-epoch SGD jitter averages out of the trend.
+        """
+        logged = self._dataset.episode_returns(self.config.gamma)
+        spread = float(self._head_values(self._dataset).std())
+        tolerance = max(float(np.std(logged)) / np.sqrt(len(logged)) + 1e-8, 0.5 * spread)
+        drift = trace_drift(self.history)
+        return drift, tolerance, bool(np.isfinite(drift) and abs(drift) < tolerance)
+
     def estimate(self, dataset: LoggedDataset | None = None) -> FQEEstimate:
         """The estimate on the fitted dataset: mean of the heads, percentile interval over heads."""
         dataset = dataset or self._dataset
@@ -340,12 +361,7 @@ class FQE:
         logged = self._dataset.episode_returns(self.config.gamma)
         spread = float(heads.std())
         trace = self.history
-        # converged: the trend over the second half of training moved the estimate by less than 5% of the
-        # logged returns' spread, or by less than half the heads' own (bootstrap) spread, so further
-        # training stays within the uncertainty already reported
-        tolerance = max(0.05 * (float(np.std(logged)) + 1e-8), 0.5 * spread)
-        drift = trace_drift(trace)
-        converged = bool(np.isfinite(drift) and abs(drift) < tolerance)
+        drift, tolerance, converged = self.convergence()
         train_eps = np.setdiff1d(np.arange(self._dataset.n_episodes), self._holdout)
         low, high = self._bounds
         margin = 0.02 * (high - low)

@@ -23,6 +23,8 @@ PROFILES: dict[str, dict[str, int]] = {
     "full": {"baseline": 50_000, "cql": 100_000, "bcq": 100_000, "iql": 100_000, "td3_plus_bc": 100_000,
              "discrete_cql": 50_000, "discrete_bcq": 50_000, "fqe": 30_000},
 }
+# FQE trains its profile's steps, then on while its convergence check fails, up to this many times them
+FQE_EXTENSION = 4
 # profiles that train only some candidates (unless the config names them)
 PROFILE_CANDIDATES: dict[str, tuple[str, ...]] = {"seed": ("cql", "discrete_cql")}
 
