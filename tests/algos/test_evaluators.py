@@ -63,6 +63,10 @@ def test_environment_evaluator_returns_the_exact_mean_return():
     env = gym.make("tether-test/Target-v0")
     assert EnvironmentEvaluator(env, n_trials=3)(Stub(action=0.5)) == 0.0
     np.testing.assert_allclose(EnvironmentEvaluator(env, n_trials=4)(Stub(action=0.0)), -2.5)
+    # five steps of reward -0.5, discounted: -0.5 (1 + 0.9 + ... + 0.9^4)
+    undiscounted, discounted = EnvironmentEvaluator(env, n_trials=2).returns(Stub(action=0.0), gamma=0.9)
+    np.testing.assert_allclose(undiscounted, [-2.5, -2.5])
+    np.testing.assert_allclose(discounted, [-0.5 * (1 - 0.9**5) / 0.1] * 2)
     data = make_dataset((3,))
     data.metadata.update(ref_min_score=-5.0, ref_max_score=0.0)
     assert EnvironmentEvaluator.normalized(-2.5, data) == 50.0

@@ -40,8 +40,13 @@ class EnvironmentEvaluator:
         return [gym.make(self.env.spec) for _ in range(self.n_trials)]
 
     def __call__(self, learner, dataset: LoggedDataset | None = None) -> float:
+        return float(np.mean(self.returns(learner)[0]))
+
+    def returns(self, learner, gamma: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """`(undiscounted, discounted by gamma)` return of each of the `n_trials` episodes."""
         envs = self._envs()
         returns: list[float] = []
+        discounted: list[float] = []
         episode = 0
         while len(returns) < self.n_trials:
             batch = envs[: self.n_trials - len(returns)]
@@ -50,6 +55,7 @@ class EnvironmentEvaluator:
             masks: list[Any] = [r[1].get("action_mask") for r in resets]
             episode += len(batch)
             totals, alive = np.zeros(len(batch)), np.ones(len(batch), bool)
+            totals_discounted, weight = np.zeros(len(batch)), 1.0
             while alive.any():
                 live = np.flatnonzero(alive)
                 allowed = None if masks[live[0]] is None else np.stack([masks[i] for i in live])
@@ -59,9 +65,12 @@ class EnvironmentEvaluator:
                     observations[i], reward, terminated, truncated, info = batch[i].step(actions[row])
                     masks[i] = info.get("action_mask")
                     totals[i] += reward
+                    totals_discounted[i] += weight * float(reward)
                     alive[i] = not (terminated or truncated)
+                weight *= gamma
             returns.extend(totals.tolist())
-        return float(np.mean(returns))
+            discounted.extend(totals_discounted.tolist())
+        return np.asarray(returns), np.asarray(discounted)
 
     @staticmethod
     def normalized(value: float, dataset: LoggedDataset) -> float:

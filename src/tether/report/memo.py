@@ -144,14 +144,22 @@ def sections(results: RunResults) -> list[tuple[str, list[str], list[str]]]:
         "\n".join(evidence)], []))
 
     if results.truth_kind:
-        rows = ["| policy | estimated (FQE) | true |", "|---|---|---|"]
+        rows = ["| policy | estimated (FQE) | true value | true undiscounted return | gate | the truth says |",
+                "|---|---|---|---|---|---|"]
         for name in [baseline, *candidates]:
-            truth = evaluation[name].truth
-            rows.append(f"| {name} | {_fmt(evaluation[name].estimates['FQE'].value)} | "
-                        f"{_fmt(truth.value if truth else None)} ({truth.kind if truth else '-'}) |")
+            truth, fqe = evaluation[name].truth, evaluation[name].estimates["FQE"]
+            error = "" if truth is None or truth.standard_error is None else f" +- {_fmt(truth.standard_error)}"
+            rows.append(f"| {name} | {_fmt(fqe.value)} [{_fmt(fqe.interval[0])}, {_fmt(fqe.interval[1])}] | "
+                        f"{_fmt(truth.value if truth else None)}{error} | "
+                        f"{_fmt(truth.undiscounted if truth else None)} | {decisions[name].decision} | "
+                        f"{_truth_says(truth, behavior.interval)} |")
         out.append(("Benchmark truth, and why it is not production proof", [
-            f"This run used a benchmark simulator ({results.truth_kind}), so the candidates' true values are known "
-            "(exact values are discounted like the estimates; rollouts are undiscounted returns).", "\n".join(rows),
+            f"This run used a benchmark simulator ({results.truth_kind}), so the policies' true values are known: "
+            "exact values from the simulator's tables, or the mean over fresh episodes of the greedy policy from "
+            "the task's own start states (with its standard error). True values are discounted like the "
+            f"estimates (gamma {config.gamma}) and compared with the behaviour's logged value, "
+            f"{_fmt(behavior.mean)} (interval {_fmt(behavior.interval[0])} to {_fmt(behavior.interval[1])}).",
+            "\n".join(rows),
             "A simulator is a model someone wrote: its dynamics, its reward and its hidden variables are known and "
             "fixed. A real decision system has unknown confounders, drifting populations and outcomes that arrive "
             "late, so a policy that wins here has shown that the method works on this benchmark, not that it is "
@@ -164,6 +172,19 @@ def sections(results: RunResults) -> list[tuple[str, list[str], list[str]]]:
         "metrics.jsonl, checkpoint and model, evaluation/*.json and results.json; `tether run --resume DIR` "
         "continues an interrupted run."], []))
     return out
+
+
+def _truth_says(truth, behavior: tuple[float, float]) -> str:
+    """Whether the policy is truly better than the behaviour: its true value (two standard errors either side
+    for rollouts) against the interval of the behaviour's logged value."""
+    if truth is None or truth.value is None:
+        return "-"
+    error = 2.0 * (truth.standard_error or 0.0)
+    if truth.value - error > behavior[1]:
+        return "better than the behaviour"
+    if truth.value + error < behavior[0]:
+        return "worse than the behaviour"
+    return "level with the behaviour"
 
 
 def to_markdown(results: RunResults) -> str:

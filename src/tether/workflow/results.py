@@ -50,6 +50,7 @@ class TruthValue:
     kind: str
     discounted: float | None = None
     undiscounted: float | None = None
+    standard_error: float | None = None  # of `discounted`, for rollouts (Monte-Carlo error)
 
     @property
     def value(self) -> float | None:

@@ -166,7 +166,8 @@ def estimates_for(data: LoggedDataset, estimators: tuple[str, ...]) -> tuple[str
 
 
 def true_value(learner: Learner, truth: Truth | None, gamma: float) -> TruthValue | None:
-    """Ground truth where a simulator exists: exact (scenarios) or by rollouts (gym env; undiscounted)."""
+    """Ground truth where a simulator exists: exact (scenarios), or by `TRUTH_ROLLOUTS` rollouts of the greedy
+    policy (gym env) from the task's own start states, discounted like the estimates, with its standard error."""
     if truth is None:
         return None
     if isinstance(truth, ExactTruth):
@@ -174,7 +175,14 @@ def true_value(learner: Learner, truth: Truth | None, gamma: float) -> TruthValu
                                                                                                               1.0))
     from tether.algos import EnvironmentEvaluator
 
-    return TruthValue("rollouts (5 episodes)", undiscounted=EnvironmentEvaluator(truth, n_trials=5)(learner))
+    undiscounted, discounted = EnvironmentEvaluator(truth, n_trials=TRUTH_ROLLOUTS, seed=10_000).returns(learner,
+                                                                                                          gamma)
+    return TruthValue(f"rollouts ({TRUTH_ROLLOUTS} episodes)", discounted=float(discounted.mean()),
+                      undiscounted=float(undiscounted.mean()),
+                      standard_error=float(discounted.std(ddof=1) / np.sqrt(len(discounted))))
+
+
+TRUTH_ROLLOUTS = 10  # episodes per policy where the truth is a simulator's rollouts
 
 
 def run(config: RunConfig, out: Path, resume: bool = False, log=print, progress: bool = False) -> RunResults:
