@@ -53,3 +53,11 @@ def test_a_candidate_that_only_matches_the_baseline_is_told_so():
 def test_training_instability_is_a_no_go_whatever_the_estimates_say():
     decision = decide("cql", "offline-rl", 0.0, {"FQE": fqe(3.0)}, gains(3.0), 2.0, PASSED, ["value blow-up"])
     assert decision.decision == "no-go" and "training instability: value blow-up" in decision.reasons
+
+
+def test_fqe_ceiling_defaults_to_four_times_its_steps_and_never_below_them():
+    from tether.workflow import RunConfig
+
+    assert RunConfig(data="fraud").steps_for("fqe_max") == 4 * RunConfig(data="fraud").steps_for("fqe")
+    assert RunConfig(data="fraud", steps={"fqe": 300, "fqe_max": 900}).steps_for("fqe_max") == 900
+    assert RunConfig(data="fraud", steps={"fqe": 300, "fqe_max": 100}).steps_for("fqe_max") == 300

@@ -75,7 +75,8 @@ def halfcheetah_run(tmp_path_factory):
     # a module fixture runs before the per-test home isolation (tests/conftest.py), so it isolates its own
     homes, out = tmp_path_factory.mktemp("homes"), tmp_path_factory.mktemp("run") / "halfcheetah"
     config = RunConfig(data="halfcheetah-medium-v5", size=20_000,
-                       steps={"baseline": 200, "cql": 50, "iql": 100, "td3_plus_bc": 100, "bcq": 50, "fqe": 200},
+                       steps={"baseline": 200, "cql": 50, "iql": 100, "td3_plus_bc": 100, "bcq": 50, "fqe": 200,
+                              "fqe_max": 200},
                        hyperparameters={"bcq": {"n_action_samples": 10}}, fqe={"n_heads": 3, **SMALL})
     with pytest.MonkeyPatch.context() as patch:
         isolate_homes(patch, homes)
@@ -114,7 +115,7 @@ def test_cli_run_writes_the_memo_and_refuses_bad_input(tmp_path):
     runner = CliRunner()
     config = tmp_path / "run.toml"
     config.write_text('data = "fraud"\nsize = 60\nprofile = "quick"\n[steps]\nbaseline = 100\ndiscrete_cql = 100\n'
-                      'discrete_bcq = 100\nfqe = 100\n[fqe]\nhidden_dims = [32, 32]\n')
+                      'discrete_bcq = 100\nfqe = 100\nfqe_max = 100\n[fqe]\nhidden_dims = [32, 32]\n')
     result = runner.invoke(app, ["run", "--config", str(config), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.stdout
     assert (tmp_path / "out" / "memo.html").exists() and "gate for fraud" in result.stdout

@@ -104,10 +104,10 @@ class RunConfig:
         parse_action_kind(self.action_space)
         algos = registered_algos()
         for name, steps in self.steps.items():
-            if name not in ("baseline", "fqe", *algos):
-                hint = did_you_mean(name, ["baseline", "fqe", *algos])
+            if name not in ("baseline", "fqe", "fqe_max", *algos):
+                hint = did_you_mean(name, ["baseline", "fqe", "fqe_max", *algos])
                 raise ConfigError(f"[steps] {name}", f"unknown key {name!r}{hint}",
-                                  f"use baseline, fqe or an algorithm: {algos}")
+                                  f"use baseline, fqe, fqe_max or an algorithm: {algos}")
             if steps < 1:
                 raise ConfigError(f"[steps] {name}", f"must be a positive number of steps, got {steps}",
                                   "use 1 or more")
@@ -132,8 +132,11 @@ class RunConfig:
                                   "if the actions were read as the wrong kind)")
 
     def steps_for(self, name: str) -> int:
-        """Gradient steps for learner `name` (or `"fqe"`) under the profile and the `steps` overrides."""
+        """Gradient steps for learner `name` (or `"fqe"`) under the profile and the `steps` overrides;
+        `"fqe_max"`: FQE's ceiling while its convergence check fails (default `FQE_EXTENSION` x `fqe`)."""
         table = {**PROFILES[self.profile], **self.steps}
+        if name == "fqe_max":
+            return max(int(table.get("fqe_max", FQE_EXTENSION * self.steps_for("fqe"))), self.steps_for("fqe"))
         return int(table.get(name, table["baseline"]))
 
 

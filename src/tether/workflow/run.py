@@ -29,7 +29,6 @@ from tether.sources import ExactTruth, Source, Truth, resolve
 from tether.workflow import gate
 from tether.workflow.config import (
     EVAL_STEPS,
-    FQE_EXTENSION,
     PROFILE_CANDIDATES,
     RunConfig,
     absolute_data,
@@ -138,7 +137,7 @@ def evaluate_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path,
     fqe_config = FQEConfig(**{"gamma": config.gamma, **fqe_options})
     estimates = evaluate_policy(learner, data, gamma=config.gamma, estimators=estimates_for(data, estimators),
                                 fqe_steps=config.steps_for("fqe"), fqe_config=fqe_config, seed=config.seed,
-                                fqe_max_steps=FQE_EXTENSION * config.steps_for("fqe"),
+                                fqe_max_steps=config.steps_for("fqe_max"),
                                 show_progress=progress, fqe_run_dir=out / "evaluation" / name, resume=resume)
     support = support_check(learner, data, seed=config.seed)
     result = Evaluation(estimates, support, true_value(learner, truth, config.gamma), data.n_steps, data.n_episodes,
@@ -227,7 +226,7 @@ def run(config: RunConfig, out: Path, resume: bool = False, log=print, progress:
         log(f"{stage} training {name} ({config.steps_for('baseline' if name == baseline else name):,} steps)")
         training[name] = train_stage(name, config, data, out, resume, progress)
         log(f"{stage} evaluating {name} offline ({config.steps_for('fqe'):,} FQE steps, up to "
-            f"{FQE_EXTENSION * config.steps_for('fqe'):,} until it converges)")
+            f"{config.steps_for('fqe_max'):,} until it converges)")
         evaluation[name] = evaluate_stage(name, config, data, out, resume, truth, progress)
     behavior_mean, behavior_low, behavior_high = behavior_value_interval(data, config.gamma, seed=config.seed)
     behavior = BehaviorValue(behavior_mean, (behavior_low, behavior_high))

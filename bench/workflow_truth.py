@@ -1,0 +1,85 @@
+"""`tether run` on the MuJoCo tasks against rollout truth: does the gate reach decisions the truth supports?
+
+    python -m bench.workflow_truth [--tasks hopper halfcheetah walker2d] [--profiles quick seed] [--runs DIR]
+
+For each task and profile, the default workflow runs on `<task>-medium-v5` (the built-in dataset) with
+its default candidates. Every policy (the BC baseline and the candidates) gets one row: its FQE
+estimate and interval, whether FQE converged and was trusted, its true value (the mean discounted
+return of 10 fresh episodes of the greedy policy, with its standard error), the gate's decision and
+whether the truth agrees: "go" needs the policy truly better than the behaviour's logged value, "no-go"
+truly not better; "investigate" is no decision. Runs live in `--runs` (kept between invocations) and
+resume where they stopped; rows go to `bench/results/workflow_truth.json` with, per run, Spearman's
+rank correlation between FQE and truth and the share of FQE intervals that hold the truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench._results import write_results
+
+
+def rows_of(results, task: str, profile: str, seconds: float) -> list[dict]:
+    """One flat row per policy of a finished run."""
+    behavior_low, behavior_high = results.behavior_value.interval
+    rows = []
+    for name in [results.baseline, *results.candidates]:
+        evaluation = results.evaluation[name]
+        fqe, truth = evaluation.estimates["FQE"], evaluation.truth
+        error = 2.0 * (truth.standard_error or 0.0)
+        better, worse = truth.value - error > behavior_high, truth.value + error < behavior_low
+        decision = results.decisions[name].decision
+        agrees = {"go": better, "no-go": not better, "investigate": None}[decision]
+        rows.append({"task": task, "profile": profile, "policy": name, "fqe": round(fqe.value, 2),
+                     "fqe_low": round(fqe.interval[0], 2), "fqe_high": round(fqe.interval[1], 2),
+                     "fqe_converged": bool(fqe.diagnostics.get("converged")), "fqe_trusted": fqe.trusted,
+                     "truth": round(truth.value, 2), "truth_se": round(truth.standard_error or 0.0, 2),
+                     "behaviour": round(results.behavior_value.mean, 2),
+                     "truly": "better" if better else "worse" if worse else "level",
+                     "decision": decision, "truth_agrees": agrees,
+                     "covered": bool(fqe.interval[0] - error <= truth.value <= fqe.interval[1] + error),
+                     "run_seconds": round(seconds)})
+    return rows
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    ranks = lambda x: np.argsort(np.argsort(x))  # noqa: E731
+    return float(np.corrcoef(ranks(a), ranks(b))[0, 1]) if len(a) > 2 else float("nan")
+
+
+def main() -> None:
+    from tether.workflow import RunConfig, run
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="*", default=["halfcheetah", "hopper", "walker2d"])
+    parser.add_argument("--profiles", nargs="*", default=["quick", "seed"])
+    parser.add_argument("--runs", type=Path, default=Path("/tmp/tether-workflow-truth"))
+    args = parser.parse_args()
+    rows, summaries = [], []
+    for profile in args.profiles:
+        for task in args.tasks:
+            out = args.runs / f"{task}-{profile}"
+            started = time.perf_counter()
+            resume = (out / "config.json").exists()
+            results = run(RunConfig(data=f"{task}-medium-v5", profile=profile), out, resume=resume,
+                          log=lambda m: print(m, flush=True))
+            run_rows = rows_of(results, task, profile, time.perf_counter() - started)
+            rows += run_rows
+            decided = [r for r in run_rows if r["truth_agrees"] is not None]
+            summaries.append({"task": task, "profile": profile,
+                              "spearman": round(spearman([r["fqe"] for r in run_rows],
+                                                         [r["truth"] for r in run_rows]), 2),
+                              "coverage": round(np.mean([r["covered"] for r in run_rows]), 2),
+                              "decided": len(decided), "agree": sum(bool(r["truth_agrees"]) for r in decided)})
+            print(summaries[-1], flush=True)
+    write_results("workflow_truth", {"summaries": summaries}, rows,
+                  "tether run on the MuJoCo medium datasets against rollout truth (10 episodes per policy, "
+                  "discounted like the estimates; 2-core CPU)")
+
+
+if __name__ == "__main__":
+    main()
