@@ -5,9 +5,11 @@
 For each task and profile, the default workflow runs on `<task>-medium-v5` (the built-in dataset) with
 its default candidates. Every policy (the BC baseline and the candidates) gets one row: its FQE
 estimate and interval, whether FQE converged and was trusted, its true value (the mean discounted
-return of 10 fresh episodes of the greedy policy, with its standard error), the gate's decision and
-whether the truth agrees: "go" needs the policy truly better than the behaviour's logged value, "no-go"
-truly not better; "investigate" is no decision. Runs live in `--runs` (kept between invocations) and
+return of `--truth-episodes` fresh episodes of the greedy policy, with its standard error: more than
+the run's own 10, so that the truth can tell policies a few points apart), the gate's decision and
+whether the truth agrees: "go" needs the policy truly better than the behaviour's logged value (the
+true gain more than two standard errors above zero, the rollouts' and the logged mean's combined),
+"no-go" not truly better; "investigate" is no decision. Runs live in `--runs` (kept between invocations) and
 resume where they stopped; rows go to `bench/results/workflow_truth.json` with, per run, Spearman's
 rank correlation between FQE and truth and the share of FQE intervals that hold the truth.
 """
@@ -23,25 +25,40 @@ import numpy as np
 from bench._results import write_results
 
 
-def rows_of(results, task: str, profile: str, seconds: float) -> list[dict]:
-    """One flat row per policy of a finished run."""
+def rollout_truth(out: Path, name: str, task: str, episodes: int, gamma: float) -> tuple[float, float]:
+    """Mean and standard error of the discounted return of `episodes` fresh episodes of a saved learner."""
+    from tether.algos import EnvironmentEvaluator, load_learner
+    from tether.envs import make_env
+
+    env = make_env(task)
+    _, discounted = EnvironmentEvaluator(env, n_trials=episodes, seed=20_000).returns(
+        load_learner(out / "learners" / name / "model.tether"), gamma)
+    return float(discounted.mean()), float(discounted.std(ddof=1) / np.sqrt(episodes))
+
+
+def rows_of(results, out: Path, task: str, profile: str, seconds: float, episodes: int) -> list[dict]:
+    """One flat row per policy of a finished run, its truth from `episodes` fresh rollouts."""
+    behavior = results.behavior_value.mean
     behavior_low, behavior_high = results.behavior_value.interval
+    behavior_se = (behavior_high - behavior_low) / (2 * 1.96)
     rows = []
     for name in [results.baseline, *results.candidates]:
         evaluation = results.evaluation[name]
-        fqe, truth = evaluation.estimates["FQE"], evaluation.truth
-        error = 2.0 * (truth.standard_error or 0.0)
-        better, worse = truth.value - error > behavior_high, truth.value + error < behavior_low
+        fqe = evaluation.estimates["FQE"]
+        truth_value, truth_se = rollout_truth(out, name, task, episodes, results.config.gamma)
+        error = 2.0 * truth_se
+        z = (truth_value - behavior) / np.hypot(truth_se, behavior_se)  # the true gain in standard errors
+        better, worse = z > 2.0, z < -2.0
         decision = results.decisions[name].decision
         agrees = {"go": better, "no-go": not better, "investigate": None}[decision]
         rows.append({"task": task, "profile": profile, "policy": name, "fqe": round(fqe.value, 2),
                      "fqe_low": round(fqe.interval[0], 2), "fqe_high": round(fqe.interval[1], 2),
                      "fqe_converged": bool(fqe.diagnostics.get("converged")), "fqe_trusted": fqe.trusted,
-                     "truth": round(truth.value, 2), "truth_se": round(truth.standard_error or 0.0, 2),
+                     "truth": round(truth_value, 2), "truth_se": round(truth_se, 2),
                      "behaviour": round(results.behavior_value.mean, 2),
-                     "truly": "better" if better else "worse" if worse else "level",
+                     "truly": "better" if better else "worse" if worse else "level", "gain_z": round(z, 1),
                      "decision": decision, "truth_agrees": agrees,
-                     "covered": bool(fqe.interval[0] - error <= truth.value <= fqe.interval[1] + error),
+                     "covered": bool(fqe.interval[0] - error <= truth_value <= fqe.interval[1] + error),
                      "run_seconds": round(seconds)})
     return rows
 
@@ -58,6 +75,7 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="*", default=["halfcheetah", "hopper", "walker2d"])
     parser.add_argument("--profiles", nargs="*", default=["quick", "seed"])
     parser.add_argument("--runs", type=Path, default=Path("/tmp/tether-workflow-truth"))
+    parser.add_argument("--truth-episodes", type=int, default=100)
     args = parser.parse_args()
     rows, summaries = [], []
     for profile in args.profiles:
@@ -67,7 +85,7 @@ def main() -> None:
             resume = (out / "config.json").exists()
             results = run(RunConfig(data=f"{task}-medium-v5", profile=profile), out, resume=resume,
                           log=lambda m: print(m, flush=True))
-            run_rows = rows_of(results, task, profile, time.perf_counter() - started)
+            run_rows = rows_of(results, out, task, profile, time.perf_counter() - started, args.truth_episodes)
             rows += run_rows
             decided = [r for r in run_rows if r["truth_agrees"] is not None]
             summaries.append({"task": task, "profile": profile,
@@ -77,8 +95,8 @@ def main() -> None:
                               "decided": len(decided), "agree": sum(bool(r["truth_agrees"]) for r in decided)})
             print(summaries[-1], flush=True)
     write_results("workflow_truth", {"summaries": summaries}, rows,
-                  "tether run on the MuJoCo medium datasets against rollout truth (10 episodes per policy, "
-                  "discounted like the estimates; 2-core CPU)")
+                  f"tether run on the MuJoCo medium datasets against rollout truth ({args.truth_episodes} episodes "
+                  "per policy, discounted like the estimates; 2-core CPU)")
 
 
 if __name__ == "__main__":
