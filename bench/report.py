@@ -24,7 +24,7 @@ SECTIONS = [  # (heading, result-name prefixes), in reading order; anything unma
     ("Data: loading and generation", ("load_formats", "generation", "datasets")),
     ("Offline evaluation against the truth", ("ope_",)),
     ("The audit", ("audit_speed", "verdicts")),
-    ("The whole workflow", ("workflow_speed",)),
+    ("The whole workflow", ("workflow_speed", "workflow_truth")),
 ]
 
 

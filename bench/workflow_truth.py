@@ -17,7 +17,6 @@ rank correlation between FQE and truth and the share of FQE intervals that hold 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,7 @@ def rollout_truth(out: Path, name: str, task: str, episodes: int, gamma: float) 
     return float(discounted.mean()), float(discounted.std(ddof=1) / np.sqrt(episodes))
 
 
-def rows_of(results, out: Path, task: str, profile: str, seconds: float, episodes: int) -> list[dict]:
+def rows_of(results, out: Path, task: str, profile: str, episodes: int) -> list[dict]:
     """One flat row per policy of a finished run, its truth from `episodes` fresh rollouts."""
     behavior = results.behavior_value.mean
     behavior_low, behavior_high = results.behavior_value.interval
@@ -58,8 +57,7 @@ def rows_of(results, out: Path, task: str, profile: str, seconds: float, episode
                      "behaviour": round(results.behavior_value.mean, 2),
                      "truly": "better" if better else "worse" if worse else "level", "gain_z": round(z, 1),
                      "decision": decision, "truth_agrees": agrees,
-                     "covered": bool(fqe.interval[0] - error <= truth_value <= fqe.interval[1] + error),
-                     "run_seconds": round(seconds)})
+                     "covered": bool(fqe.interval[0] - error <= truth_value <= fqe.interval[1] + error)})
     return rows
 
 
@@ -81,11 +79,10 @@ def main() -> None:
     for profile in args.profiles:
         for task in args.tasks:
             out = args.runs / f"{task}-{profile}"
-            started = time.perf_counter()
             resume = (out / "config.json").exists()
             results = run(RunConfig(data=f"{task}-medium-v5", profile=profile), out, resume=resume,
                           log=lambda m: print(m, flush=True))
-            run_rows = rows_of(results, out, task, profile, time.perf_counter() - started, args.truth_episodes)
+            run_rows = rows_of(results, out, task, profile, args.truth_episodes)
             rows += run_rows
             decided = [r for r in run_rows if r["truth_agrees"] is not None]
             summaries.append({"task": task, "profile": profile,

@@ -74,7 +74,7 @@ def test_no_go_on_a_confounded_log_where_a_naive_learner_claims_a_gain(tmp_path)
 def halfcheetah_run(tmp_path_factory):
     # a module fixture runs before the per-test home isolation (tests/conftest.py), so it isolates its own
     homes, out = tmp_path_factory.mktemp("homes"), tmp_path_factory.mktemp("run") / "halfcheetah"
-    config = RunConfig(data="halfcheetah-medium-v5", size=20_000,
+    config = RunConfig(data="halfcheetah-medium-v5", size=20_000, candidates=["cql", "iql", "td3_plus_bc", "bcq"],
                        steps={"baseline": 200, "cql": 50, "iql": 100, "td3_plus_bc": 100, "bcq": 50, "fqe": 200,
                               "fqe_max": 200},
                        hyperparameters={"bcq": {"n_action_samples": 10}}, fqe={"n_heads": 3, **SMALL})

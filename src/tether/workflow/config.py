@@ -26,7 +26,9 @@ PROFILES: dict[str, dict[str, int]] = {
 # FQE trains its profile's steps, then on while its convergence check fails, up to this many times them
 FQE_EXTENSION = 4
 # profiles that train only some candidates (unless the config names them)
-PROFILE_CANDIDATES: dict[str, tuple[str, ...]] = {"seed": ("cql", "discrete_cql")}
+# (quick: the continuous candidates that learn something in its budget; CQL and BCQ need the longer profiles)
+PROFILE_CANDIDATES: dict[str, tuple[str, ...]] = {"quick": ("iql", "td3_plus_bc", "discrete_cql", "discrete_bcq"),
+                                                  "seed": ("cql", "discrete_cql")}
 
 
 @dataclass
