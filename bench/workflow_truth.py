@@ -7,11 +7,13 @@ its default candidates. Every policy (the BC baseline and the candidates) gets o
 estimate and interval, whether FQE converged and was trusted, its true value (the mean discounted
 return of `--truth-episodes` fresh episodes of the greedy policy, with its standard error: more than
 the run's own 10, so that the truth can tell policies a few points apart), the gate's decision and
-whether the truth agrees: "go" needs the policy truly better than the behaviour's logged value (the
-true gain more than two standard errors above zero, the rollouts' and the logged mean's combined),
-"no-go" not truly better; "investigate" is no decision. Runs live in `--runs` (kept between invocations) and
-resume where they stopped; rows go to `bench/results/workflow_truth.json` with, per run, Spearman's
-rank correlation between FQE and truth and the share of FQE intervals that hold the truth.
+whether the truth agrees: a "go" agrees when the policy is truly better than the behaviour's logged
+value (the true gain more than two standard errors above zero, the rollouts' and the logged mean's
+combined) and disagrees when it is truly worse, a "no-go" the other way round; where the true gain is
+within two standard errors of zero the truth cannot judge (empty), and "investigate" is no decision.
+Runs live in `--runs` (kept between invocations) and resume where they stopped; rows go to
+`bench/results/workflow_truth.json` with, per run, Spearman's rank correlation between FQE and truth
+and the share of FQE intervals that hold the truth (within two of its standard errors).
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ def rows_of(results, out: Path, task: str, profile: str, episodes: int) -> list[
         z = (truth_value - behavior) / np.hypot(truth_se, behavior_se)  # the true gain in standard errors
         better, worse = z > 2.0, z < -2.0
         decision = results.decisions[name].decision
-        agrees = {"go": better, "no-go": not better, "investigate": None}[decision]
+        # True/False where the truth is clear (|z| > 2); None where it is not, or where the gate did not decide
+        agrees = {"go": better if (better or worse) else None, "no-go": worse if (better or worse) else None,
+                  "investigate": None}[decision]
         rows.append({"task": task, "profile": profile, "policy": name, "fqe": round(fqe.value, 2),
                      "fqe_low": round(fqe.interval[0], 2), "fqe_high": round(fqe.interval[1], 2),
                      "fqe_converged": bool(fqe.diagnostics.get("converged")), "fqe_trusted": fqe.trusted,
