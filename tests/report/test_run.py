@@ -80,6 +80,7 @@ def halfcheetah_run(tmp_path_factory):
                        hyperparameters={"bcq": {"n_action_samples": 10}}, fqe={"n_heads": 3, **SMALL})
     with pytest.MonkeyPatch.context() as patch:
         isolate_homes(patch, homes)
+        patch.setattr("tether.workflow.run.TRUTH_ROLLOUTS", 3)  # the memo's truth table, not its precision
         results = run(config, out, log=lambda m: None)
         write_memo(results, out)
         return results, out
@@ -91,7 +92,7 @@ def test_every_memo_section_is_filled_from_real_numbers(halfcheetah_run):
     for title in SECTIONS:
         assert f"## {title}" in memo
     assert "nan" not in memo.lower().replace("nans", "") and "None" not in memo
-    assert set(results.decisions) == {"cql", "iql", "td3_plus_bc", "bcq"}
+    assert set(results.decisions) == {"bc", "cql", "iql", "td3_plus_bc", "bcq"}  # the baseline is judged too
     for name in ("bc", "cql", "iql", "td3_plus_bc", "bcq"):
         fqe = results.evaluation[name].estimates["FQE"]
         assert re.search(rf"\| {name} \| FQE \| {re.escape(format(fqe.value, '.3g'))} \|", memo)
@@ -101,8 +102,9 @@ def test_every_memo_section_is_filled_from_real_numbers(halfcheetah_run):
     assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(results.to_json()))
 
 
-def test_resume_reuses_finished_stages(halfcheetah_run):
+def test_resume_reuses_finished_stages(halfcheetah_run, monkeypatch):
     results, out = halfcheetah_run
+    monkeypatch.setattr("tether.workflow.run.TRUTH_ROLLOUTS", 3)
     (out / "evaluation" / "iql.json").unlink()  # as if the run stopped before evaluating IQL
     resumed = run(RunConfig(), out, resume=True, log=lambda m: None)
     assert resumed.training == results.training
