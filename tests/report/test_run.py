@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+from importlib import import_module
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from tether.envs import get_scenario
 from tether.report.memo import write_memo
 from tether.workflow import RunConfig, load_data, run
 
+RUN_MODULE = import_module("tether.workflow.run")  # (the package's `run` is the function of that name)
 SMALL = {"hidden_dims": [64, 64]}
 SIMULATOR = {"steps": {"baseline": 3000, "discrete_cql": 3000, "discrete_bcq": 3000, "fqe": 6000},
              "hyperparameters": {"discrete_cql": {**SMALL, "alpha": 0.1, "target_update_interval": 100},
@@ -80,7 +82,7 @@ def halfcheetah_run(tmp_path_factory):
                        hyperparameters={"bcq": {"n_action_samples": 10}}, fqe={"n_heads": 3, **SMALL})
     with pytest.MonkeyPatch.context() as patch:
         isolate_homes(patch, homes)
-        patch.setattr("tether.workflow.run.TRUTH_ROLLOUTS", 3)  # the memo's truth table, not its precision
+        patch.setattr(RUN_MODULE, "TRUTH_ROLLOUTS", 3)  # the memo's truth table, not its precision
         results = run(config, out, log=lambda m: None)
         write_memo(results, out)
         return results, out
@@ -104,7 +106,7 @@ def test_every_memo_section_is_filled_from_real_numbers(halfcheetah_run):
 
 def test_resume_reuses_finished_stages(halfcheetah_run, monkeypatch):
     results, out = halfcheetah_run
-    monkeypatch.setattr("tether.workflow.run.TRUTH_ROLLOUTS", 3)
+    monkeypatch.setattr(RUN_MODULE, "TRUTH_ROLLOUTS", 3)
     (out / "evaluation" / "iql.json").unlink()  # as if the run stopped before evaluating IQL
     resumed = run(RunConfig(), out, resume=True, log=lambda m: None)
     assert resumed.training == results.training
