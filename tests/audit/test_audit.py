@@ -129,6 +129,30 @@ def test_too_little_data_is_do_not_train():
     assert report.verdict == "do-not-train" and report.reasons[0].diagnostic == "size"
 
 
+def test_a_constant_reward_is_nothing_to_learn_from_only_when_no_return_tells_policies_apart():
+    """CartPole pays +1 per step survived: the reward is constant but the returns differ by when episodes
+    terminate, so the logs do tell policies apart; a zero reward, equal returns or a log of windows only
+    (every episode truncated) do not."""
+    import copy
+
+    from tether.audit.verdict import decide
+
+    data, _ = scenario_logs("fraud", 100)
+    base = audit(data).diagnostics
+
+    def fires(**size) -> bool:
+        diagnostics = copy.deepcopy(base)
+        diagnostics["size"].update(size)
+        return any(r.diagnostic == "reward_range" for r in decide(diagnostics, discrete=True).reasons)
+
+    survival = {"reward_min": 1.0, "reward_max": 1.0, "return_std": 60.0, "truncated_share": 0.2}
+    assert not fires(**survival)
+    assert fires(**{**survival, "reward_min": 0.0, "reward_max": 0.0})
+    assert fires(**{**survival, "return_std": 0.0})
+    assert fires(**{**survival, "truncated_share": 1.0})
+    assert not fires(reward_min=-1.0, reward_max=2.0)
+
+
 def test_drift_between_early_and_late_logs_is_noted():
     from tether.data import LoggedDataset
 

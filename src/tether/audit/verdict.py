@@ -94,10 +94,15 @@ def decide(diagnostics: dict, discrete: bool) -> AuditReport:
                               f"steps >= {t['min_steps']} and episodes >= {t['min_episodes']}",
                               f"only {size['steps']} steps in {size['episodes']} episodes",
                               "collect more logs before learning anything"))
-    if size.get("reward_min") is not None and size["reward_min"] == size["reward_max"]:
-        reasons.append(Reason("do-not-train", "reward_range", 0.0, "rewards that vary",
+    # a constant reward still tells policies apart when episodes end by termination at different times
+    # (CartPole: +1 per step survived); not when it is zero, when every return is the same, or when only
+    # the logging window sets the lengths
+    if size.get("reward_min") is not None and size["reward_min"] == size["reward_max"] and (
+            size["reward_min"] == 0 or size["return_std"] == 0 or size["truncated_share"] == 1.0):
+        reasons.append(Reason("do-not-train", "reward_range", 0.0, "rewards or terminations that vary",
                               f"every logged reward is {size['reward_min']:g}: outcomes do not tell any policy "
-                              "from another, so there is nothing to learn or evaluate",
+                              "from another (no episode's return differs by when it terminated), so there is "
+                              "nothing to learn or evaluate",
                               "log the outcome the decisions are meant to improve as the reward"))
     gap = repro.get("hidden_information_gap")
     if gap is not None and gap > t["hidden_information_gap"]:
