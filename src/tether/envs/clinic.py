@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tether.envs.finite import FiniteMDP, mix_with_uniform, severity_tables
+from tether.envs.finite import FiniteMDP, mix_with_uniform, severity_tables, severity_trait_features
 
 WAIT, STANDARD, INTENSIVE = 0, 1, 2
 # (improve, worsen) per treatment, for (robust, frail) patients
@@ -54,11 +54,7 @@ def clinic_course(levels: int = 6, horizon: int = 15, vitals_signal: float = 0.1
     for level in range(2, levels - 1):
         initial[index[level, 0]] -= shift
         initial[index[level - 1, 0]] += shift
-    severity = np.repeat(np.arange(levels) / (levels - 1), 2)
-    frail_flag = np.tile([0.0, 1.0], levels)
-    features = np.stack([severity, frail_flag], 1) if reveal_trait else severity[:, None]
-    names = ("severity", "frail") if reveal_trait else ("severity",)
-    labels = tuple(f"severity={lv} {'frail' if f else 'robust'}" for lv in range(levels) for f in (0, 1))
+    features, names, labels = severity_trait_features(levels, "frail", ("robust", "frail"), reveal_trait)
     info = {"levels": levels, "vitals_signal": vitals_signal, "reveal_trait": reveal_trait}
     return FiniteMDP("clinic-course", transitions, rewards, initial, terminal, features, np.ones((n, 3), bool),
                      horizon, ("wait", "standard", "intensive"), names, labels, 0.0, info)

@@ -371,6 +371,18 @@ def severity_tables(levels: int, effects: np.ndarray, costs: np.ndarray, illness
     return transitions, rewards, terminal
 
 
+def severity_trait_features(levels: int, trait: str, trait_labels: tuple[str, str],
+                            reveal: bool) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
+    """`(features, feature names, state labels)` of a severity course whose states pair each level with a
+    binary trait (state `2 * level + trait`): severity scaled to [0, 1], and the trait only when `reveal`."""
+    severity = np.repeat(np.arange(levels) / (levels - 1), 2)
+    flag = np.tile([0.0, 1.0], levels)
+    features = np.stack([severity, flag], 1) if reveal else severity[:, None]
+    names = ("severity", trait) if reveal else ("severity",)
+    labels = tuple(f"severity={level} {trait_labels[t]}" for level in range(levels) for t in (0, 1))
+    return features, names, labels
+
+
 def mix_with_uniform(rule: np.ndarray, masks: np.ndarray, epsilon: float) -> np.ndarray:
     """`(1 - epsilon) * rule + epsilon * uniform over allowed actions` (epsilon: breadth of a behaviour policy)."""
     uniform = masks / masks.sum(1, keepdims=True)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tether.envs.finite import FiniteMDP, mix_with_uniform, severity_tables
+from tether.envs.finite import FiniteMDP, mix_with_uniform, severity_tables, severity_trait_features
 
 WAIT, STANDARD, AGGRESSIVE = 0, 1, 2
 EFFECTS = {WAIT: (0.10, 0.30), STANDARD: (0.30, 0.15)}
@@ -47,11 +47,8 @@ def treatment_course(levels: int = 5, horizon: int = 12, responder_rate: float =
     for level in range(1, levels - 1):
         initial[index[level, 1]] = responder_rate / (levels - 2)
         initial[index[level, 0]] = (1 - responder_rate) / (levels - 2)
-    severity = np.repeat(np.arange(levels) / (levels - 1), 2)
-    responds = np.tile([0.0, 1.0], levels)
-    features = np.stack([severity, responds], 1) if reveal_confounder else severity[:, None]
-    names = ("severity", "responder") if reveal_confounder else ("severity",)
-    labels = tuple(f"severity={lv} {'responder' if r else 'non-responder'}" for lv in range(levels) for r in (0, 1))
+    features, names, labels = severity_trait_features(levels, "responder", ("non-responder", "responder"),
+                                                      reveal_confounder)
     info = {"levels": levels, "responder_rate": responder_rate, "reveal_confounder": reveal_confounder}
     return FiniteMDP("treatment-course", transitions, rewards, initial, terminal, features, np.ones((n, 3), bool),
                      horizon, ("wait", "standard", "aggressive"), names, labels, reward_noise, info)
