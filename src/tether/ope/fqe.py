@@ -338,8 +338,9 @@ class FQE:
 
         return float(np.mean(np.asarray(jax.vmap(per_head)(self.params)))) * self._scale**2
 
-    def convergence(self) -> tuple[float, float, bool]:
-        """`(drift, tolerance, converged)` of the fit so far.
+    def convergence(self, spread: float | None = None) -> tuple[float, float, bool]:
+        """`(drift, tolerance, converged)` of the fit so far (`spread`: the heads' spread on the fitted
+        data, when the caller has it already).
 
         Converged: the trend through the second half of the trace (`trace_drift`) moved the estimate by
         less than the larger of half the heads' own (bootstrap) spread and the standard error of the mean
@@ -348,7 +349,7 @@ class FQE:
         epoch-to-epoch SGD jitter averages out of the trend.
         """
         logged = self._dataset.episode_returns(self.config.gamma)
-        spread = float(self._head_values(self._dataset).std())
+        spread = float(self._head_values(self._dataset).std()) if spread is None else spread
         tolerance = max(float(np.std(logged)) / np.sqrt(len(logged)) + 1e-8, 0.5 * spread)
         drift = trace_drift(self.history)
         return drift, tolerance, bool(np.isfinite(drift) and abs(drift) < tolerance)
@@ -361,7 +362,7 @@ class FQE:
         logged = self._dataset.episode_returns(self.config.gamma)
         spread = float(heads.std())
         trace = self.history
-        drift, tolerance, converged = self.convergence()
+        drift, tolerance, converged = self.convergence(spread if dataset is self._dataset else None)
         train_eps = np.setdiff1d(np.arange(self._dataset.n_episodes), self._holdout)
         low, high = self._bounds
         margin = 0.02 * (high - low)
