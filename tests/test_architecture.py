@@ -16,7 +16,7 @@ LAYERS = [
     ("tether", "tether._atomic", "tether._env_ids", "tether._progress", "tether._protobuf", "tether._types",
      "tether._validate", "tether.errors"),
     ("tether.data", "tether.nets", "tether.logging"),
-    ("tether.envs", "tether.zoo", "tether.datasets", "tether.sources"),
+    ("tether.envs", "tether.zoo", "tether.datasets", "tether.sources", "tether.dynamics"),
     ("tether.algos", "tether.export"),
     ("tether.ope", "tether.audit"),
     ("tether.workflow",),

@@ -19,16 +19,22 @@ from tether.algos.discrete_bcq import DiscreteBCQConfig
 from tether.algos.discrete_cql import DiscreteCQLConfig
 from tether.algos.engine import dataset_spec, device_data, fit_scaling, scan_updates, update_hlo
 from tether.algos.iql import IQLConfig
+from tether.algos.mopo import MOPOConfig
+from tether.algos.morel import MOReLConfig
 from tether.algos.registry import config_from_json
 from tether.algos.td3_plus_bc import TD3PlusBCConfig
 
 SMALL = {"hidden_dims": (32, 32), "batch_size": 32}
+SMALL_MODEL = {"model_members": 3, "model_elites": 2, "model_hidden_dims": (16, 16), "model_max_steps": 20,
+               "model_steps_per_check": 10, "rollout_batch_size": 8, "rollout_horizon": 2, "model_buffer_size": 200}
 CONFIGS = {
     "bc": BCConfig(**SMALL),
     "td3_plus_bc": TD3PlusBCConfig(**SMALL),
     "iql": IQLConfig(**SMALL),
     "cql": CQLConfig(**SMALL, n_action_samples=4),
     "bcq": BCQConfig(**SMALL, vae_hidden_dims=(32, 32), n_action_samples=8),
+    "mopo": MOPOConfig(**SMALL, **SMALL_MODEL),
+    "morel": MOReLConfig(**SMALL, **SMALL_MODEL),
     "discrete_bc": DiscreteBCConfig(**SMALL),
     "discrete_cql": DiscreteCQLConfig(**SMALL),
     "discrete_bcq": DiscreteBCQConfig(**SMALL),

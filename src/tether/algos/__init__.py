@@ -55,6 +55,8 @@ from tether.algos.evaluators import (
     TrueValueEvaluator,
 )
 from tether.algos.iql import IQLConfig
+from tether.algos.mopo import MOPOConfig
+from tether.algos.morel import MOReLConfig
 from tether.algos.registry import algos_for, get_algo, load_learner, registered_algos
 from tether.algos.td3_plus_bc import TD3PlusBCConfig
 
@@ -63,6 +65,7 @@ __all__ = [
     "CompareDiscreteActionMatchEvaluator", "ContinuousActionDiffEvaluator", "DiscountedSumOfAdvantageEvaluator",
     "DiscreteActionMatchEvaluator", "DiscreteBCConfig", "DiscreteBCQConfig", "DiscreteCQLConfig",
     "EnvironmentEvaluator", "IQLConfig", "InitialStateValueEstimationEvaluator", "Learner", "LearnerConfig",
+    "MOPOConfig", "MOReLConfig",
     "SoftOPCEvaluator", "TD3PlusBCConfig", "TDErrorEvaluator", "TrainingDivergedError", "TrueValueEvaluator",
     "algos_for", "get_algo", "load_learner", "registered_algos",
 ]

@@ -64,6 +64,10 @@ class AlgoSpec:
     - `act(state, observations, key, *, config, deterministic) -> actions` (scaled to [-1, 1]);
       discrete learners also take `action_masks=None` and never choose a masked action
     - `q_value(state, observations, actions, *, config) -> [batch]` (None for pure imitation)
+    - `prepare(state, dataset, scaling, *, config, seed, run_dir, log) -> state` (optional): runs once
+      on a freshly built state (every leaf with the seed axis), before the first update, to fit
+      what the updates need from the whole dataset (the model-based learners' dynamics ensemble);
+      not called on resume, where the checkpoint already holds it
 
     Capabilities, which the command line, `tether run` and the contract test read:
     - `action_space`: the kind of actions it learns, `"continuous"` or `"discrete"`
@@ -81,6 +85,7 @@ class AlgoSpec:
     update: Callable[..., Any]
     act: Callable[..., Any]
     q_value: Callable[..., Any] | None = None
+    prepare: Callable[..., Any] | None = None
     action_space: Literal["continuous", "discrete"] = "continuous"
     exportable: bool = True
     needs_propensities: bool = False

@@ -301,6 +301,11 @@ class Learner:
         if self.state is None or self.spec != dataset_spec(dataset) or seeds != self.seeds:
             self.build(dataset_spec(dataset), fit_scaling(dataset, self.config), seeds)
             self.history = []
+            if self.algo.prepare is not None and not resume:
+                say = (lambda message: print(message, flush=True)) if show_progress else (lambda _: None)
+                self.state = jax.device_put(self.algo.prepare(
+                    self.state, dataset, self.scaling, config=self.config, seed=self.seeds[0], run_dir=run_dir,
+                    log=say), self.device)
         # A second fit continues from the current weights (as in d3rlpy); epochs are numbered globally,
         # so the key schedule of fit(a) then fit(b) equals that of one longer fit.
         start_epoch = first_epoch = len(self.history)

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tether.algos import bc, bcq, cql, discrete_bc, discrete_bcq, discrete_cql, iql, td3_plus_bc
+from tether.algos import bc, bcq, cql, discrete_bc, discrete_bcq, discrete_cql, iql, mopo, morel, td3_plus_bc
 from tether.algos.base import AlgoSpec
 from tether.algos.config import LearnerConfig
 from tether.algos.engine import Learner
@@ -23,6 +23,8 @@ ALGORITHMS: dict[str, AlgoSpec] = {spec.name: spec for spec in (
     iql.SPEC,
     td3_plus_bc.SPEC,
     bcq.SPEC,
+    mopo.SPEC,
+    morel.SPEC,
     discrete_bc.SPEC,
     discrete_cql.SPEC,
     discrete_bcq.SPEC,

@@ -22,6 +22,8 @@ from tether.algos import DiscreteBCQConfig as _DiscreteBCQ
 from tether.algos import DiscreteCQLConfig as _DiscreteCQL
 from tether.algos import IQLConfig as _IQL
 from tether.algos import Learner, LearnerConfig, load_learner
+from tether.algos import MOPOConfig as _MOPO
+from tether.algos import MOReLConfig as _MOReL
 from tether.algos import TD3PlusBCConfig as _TD3PlusBC
 from tether.algos.engine import dataset_spec, fit_scaling
 from tether.d3rlpy import logging as d3logging
@@ -160,6 +162,17 @@ def BCQConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
                  n_target_samples=n_action_samples, vae_decoder_tanh=False, network_init="torch")
 
 
+def MOPOConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
+    """tether's MOPO, an extension (d3rlpy 2.x has none): d3rlpy's argument style (encoder factories for the
+    actor's and critics' widths, scalers), tether's defaults and model arguments (`model_*`, `penalty_coef`)."""
+    return _port(_MOPO, _ACTOR_CRITIC, kwargs)
+
+
+def MOReLConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
+    """tether's MOReL, an extension (d3rlpy has none), with d3rlpy's argument style as `MOPOConfig`."""
+    return _port(_MOReL, _ACTOR_CRITIC, kwargs)
+
+
 def _single_critic(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     kwargs = dict(kwargs)
     if kwargs.pop("n_critics", 1) != 1:
@@ -296,4 +309,4 @@ def load_learnable(path: str | Path, device: str | bool | None = False) -> Porte
 
 
 __all__ = ["BCConfig", "BCQConfig", "CQLConfig", "DiscreteBCConfig", "DiscreteBCQConfig", "DiscreteCQLConfig",
-           "IQLConfig", "PortedLearner", "TD3PlusBCConfig", "load_learnable"]
+           "IQLConfig", "MOPOConfig", "MOReLConfig", "PortedLearner", "TD3PlusBCConfig", "load_learnable"]

@@ -77,13 +77,18 @@ def dense_init(init: str, fan_in: int) -> dict:
     return {**dense_init("lecun", fan_in), "kernel_init": uniform, "bias_init": uniform}
 
 
+ACTIVATIONS = {"relu": nn.relu, "swish": nn.swish}
+
+
 class MLP(nn.Module):
-    """ReLU MLP; `hidden_dims` then a linear output of `output_dim` (none if 0)."""
+    """MLP (ReLU, or `"swish"` as dynamics models use); `hidden_dims` then a linear output of `output_dim`
+    (none if 0)."""
 
     hidden_dims: Sequence[int]
     output_dim: int = 0
     layer_norm: bool = False
     weight_init: str = "lecun"
+    activation: str = "relu"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -91,7 +96,7 @@ class MLP(nn.Module):
             x = nn.Dense(width, **dense_init(self.weight_init, x.shape[-1]))(x)
             if self.layer_norm:
                 x = nn.LayerNorm()(x)
-            x = nn.relu(x)
+            x = ACTIVATIONS[self.activation](x)
         if self.output_dim:
             x = nn.Dense(self.output_dim, **dense_init(self.weight_init, x.shape[-1]))(x)
         return x
