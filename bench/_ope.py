@@ -42,3 +42,17 @@ class OPETally:
                          "95% interval coverage": f"{cov:.0%}"})
             print(rows[-1], flush=True)
         return results, rows
+
+
+def estimates_for(policy, data, estimators: tuple[str, ...], model=None, gamma: float = 0.99, seed: int = 0,
+                  **evaluate_kwargs) -> dict:
+    """`{estimator: Estimate}`: `evaluate_policy` for the model-free estimators, `model_based_estimate` for
+    "MB" in the fitted `model` (`tether.ope.model_based.fit_evaluation_model`, one per log)."""
+    from tether.ope import evaluate_policy
+    from tether.ope.model_based import model_based_estimate
+
+    others = tuple(e for e in estimators if e != "MB")
+    out = evaluate_policy(policy, data, gamma=gamma, estimators=others, seed=seed, **evaluate_kwargs) if others else {}
+    if "MB" in estimators:
+        out["MB"] = model_based_estimate(policy, data, gamma=gamma, model=model, seed=seed)
+    return out
