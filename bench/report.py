@@ -21,6 +21,7 @@ SECTIONS = [  # (heading, result-name prefixes), in reading order; anything unma
     ("Learners: speed against d3rlpy", ("algos_speed", "matmul_sites")),
     ("Learners: scores against d3rlpy", ("algos_scores", "bcq_init", "discrete")),
     ("Learners: update-by-update agreement with d3rlpy", ("update_crosscheck",)),
+    ("Model-based learners", ("model_based",)),
     ("Data: loading and generation", ("load_formats", "generation", "datasets")),
     ("Offline evaluation against the truth", ("ope_",)),
     ("The audit", ("audit_speed", "verdicts")),

@@ -7,7 +7,9 @@ The estimate is the elites' mean discounted return; the interval spans the elite
 widened by each one's sampling error over start states. Discrete actions enter the model one-hot. When
 the logs visit a small set of distinct observations (a finite-state process, at most
 `MAX_FINITE_STATES`), each imagined observation is snapped to the nearest logged one, so the model
-stays a model of that process and a policy defined on its states can act.
+stays a model of that process and a policy defined on its states can act. Otherwise imagined
+observations are clipped to the logged range widened by its own width on each side (an unstable model
+must not overflow; such rollouts already fail the disagreement diagnostic).
 
 The diagnostics say when the number rests on extrapolation: the share of imagined steps where the
 elites disagree more than on any logged step (MOReL's unknown states: the policy has taken the model
@@ -16,14 +18,27 @@ where it has no data), and the model's held-out error on whole held-out episodes
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import serialization
 
+from tether.algos.model_file import read_model_file, write_model_file
 from tether.data import LoggedDataset
-from tether.dynamics import DynamicsConfig, DynamicsData, DynamicsModel, DynamicsReport, fit_dynamics, rule_for
+from tether.dynamics import (
+    DynamicsConfig,
+    DynamicsData,
+    DynamicsModel,
+    DynamicsReport,
+    fit_dynamics,
+    init_dynamics,
+    rule_for,
+)
 from tether.dynamics.ensemble import disagreement, predict, termination_logits
 from tether.dynamics.termination import terminated
 from tether.ope.evaluate import Estimate, estimand_text
@@ -45,6 +60,12 @@ class EvaluationModel:
     discrete_actions: int | None
     logged_disagreement: float  # the largest disagreement of the elites on logged (s, a)
     finite_states: np.ndarray | None  # the distinct logged observations, when there are few
+
+    def disagreement(self, observations: np.ndarray, encoded_actions: np.ndarray) -> np.ndarray:
+        """The elites' disagreement at `[rows, obs_dim]` observations and encoded actions, `[rows]`."""
+        return np.concatenate([np.asarray(_disagreement(self.model, jnp.asarray(observations[i:i + 8192]),
+                                                        jnp.asarray(encoded_actions[i:i + 8192])))
+                               for i in range(0, len(observations), 8192)])
 
     def snap(self, observations: np.ndarray) -> np.ndarray:
         """`[..., obs_dim]` observations moved to the nearest logged one on a finite-state log (else unchanged)."""
@@ -75,11 +96,48 @@ def fit_evaluation_model(dataset: LoggedDataset, config: DynamicsConfig | None =
     model, report = fit_dynamics(data, config or DynamicsConfig(), seed=seed,
                                  termination=rule_for(dataset.metadata.get("env_id")))
     rows = np.random.default_rng(seed).permutation(len(actions))[:DISAGREEMENT_ROWS]
-    measure = jax.jit(lambda o, a: disagreement(predict(model, o, a)))
-    logged = max(float(np.max(measure(data.observations[rows][i:i + 8192], actions[rows][i:i + 8192])))
-                 for i in range(0, len(rows), 8192))
+    fitted = EvaluationModel(model, report, n, 0.0, _finite_states(dataset))
+    logged = float(fitted.disagreement(data.observations[rows], actions[rows]).max())
+    return dataclasses.replace(fitted, logged_disagreement=logged)
+
+
+@jax.jit
+def _disagreement(model: DynamicsModel, observations: jax.Array, actions: jax.Array) -> jax.Array:
+    return disagreement(predict(model, observations, actions))
+
+
+def _finite_states(dataset: LoggedDataset) -> np.ndarray | None:
     distinct = np.unique(dataset.observations.astype(np.float32), axis=0)
-    return EvaluationModel(model, report, n, logged, distinct if len(distinct) <= MAX_FINITE_STATES else None)
+    return distinct if len(distinct) <= MAX_FINITE_STATES else None
+
+
+def save_evaluation_model(path: Path, model: EvaluationModel, dataset: LoggedDataset) -> Path:
+    """Write `model` (fitted to `dataset`) to a checked model file, atomically (no pickle)."""
+    meta = {"type": "evaluation-dynamics", "fingerprint": dataset.fingerprint(),
+            "hidden_dims": list(model.model.hidden_dims),
+            "members": int(jax.tree.leaves(model.model.params)[0].shape[0]),
+            "elites": int(model.model.elites.shape[0]), "discrete_actions": model.discrete_actions,
+            "logged_disagreement": model.logged_disagreement, "report": dataclasses.asdict(model.report)}
+    return write_model_file(path, "dynamics", "evaluation-dynamics",
+                            {"config": json.dumps(meta), "state": serialization.to_state_dict(model.model)})
+
+
+def load_evaluation_model(path: Path, dataset: LoggedDataset) -> EvaluationModel | None:
+    """The model `save_evaluation_model` wrote for this very dataset, or None when the file is absent or holds
+    a model of other data. Raises `ModelFileError` for a damaged file."""
+    if not Path(path).exists():
+        return None
+    payload = read_model_file(path, "dynamics", "evaluation-dynamics")
+    meta = json.loads(payload["config"])
+    if meta["fingerprint"] != dataset.fingerprint():
+        return None
+    n = meta["discrete_actions"]
+    template = init_dynamics(jax.random.PRNGKey(0), dataset.observation_dim,
+                             n if n is not None else dataset.action_space.action_dim, meta["members"], meta["elites"],
+                             meta["hidden_dims"])
+    model = serialization.from_state_dict(template, payload["state"])
+    return EvaluationModel(model, DynamicsReport(**meta["report"]), n, float(meta["logged_disagreement"]),
+                           _finite_states(dataset))
 
 
 @jax.jit
@@ -118,6 +176,8 @@ def model_based_estimate(policy, dataset: LoggedDataset, gamma: float = 0.99, mo
     observations = np.broadcast_to(starts, (members, *starts.shape)).copy()
     alive = np.ones(observations.shape[:2], bool)
     returns = np.zeros(observations.shape[:2])
+    low, high = dataset.observations.min(0), dataset.observations.max(0)
+    low, high = low - (high - low), high + (high - low)  # imagined states stay within the logged range widened by it
     unknown, steps = 0.0, 0.0
     key = jax.random.PRNGKey(seed)
     for t in range(int(dataset.episode_lengths.max())):
@@ -130,7 +190,7 @@ def model_based_estimate(policy, dataset: LoggedDataset, gamma: float = 0.99, mo
         unknown += float((alive * (disagree > model.logged_disagreement)).sum())
         steps += float(alive.sum())
         alive &= ~done
-        observations = np.where(alive[..., None], model.snap(next_obs), observations)
+        observations = np.where(alive[..., None], model.snap(np.clip(next_obs, low, high)), observations)
         if not alive.any():
             break
     per_member, errors = returns.mean(axis=1), returns.std(axis=1, ddof=1) / np.sqrt(len(starts))

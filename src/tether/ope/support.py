@@ -12,6 +12,10 @@ States are grouped into regions by k-means on standardised observations (`state_
 A region fails when more than `max_off_support` of its states (discrete: of the candidate's mass)
 is off support (checked on up to `max_states` logged states); the whole check fails when any region
 holding at least 5% of the data fails.
+
+`model_support_check` asks the same question of a dynamics ensemble fitted to the logs
+(`tether.ope.model_based`): a logged state is off the model's support when, at the candidate's action,
+the elites disagree more than on any logged step (MOReL's unknown state-action pairs).
 """
 
 from __future__ import annotations
@@ -93,6 +97,11 @@ def support_check(policy, dataset: LoggedDataset, n_regions: int = 8, rare: floa
             z = np.linalg.norm(candidate[start:start + 2048] - neigh.mean(1), axis=1) / spread
             off[start:start + 2048] = (z > z_max).astype(float)
         method = f"distance to the mean action of the {k} nearest logged states, in their spread (z > {z_max})"
+    return _by_region(labels, centers, mean, std, off, method, max_off_support)
+
+
+def _by_region(labels: np.ndarray, centers: np.ndarray, mean: np.ndarray, std: np.ndarray, off: np.ndarray,
+               method: str, max_off_support: float) -> SupportReport:
     regions = []
     for j in range(len(centers)):
         members = labels == j
@@ -101,3 +110,20 @@ def support_check(policy, dataset: LoggedDataset, n_regions: int = 8, rare: floa
                         "center": (centers[j] * std + mean).tolist(), "passed": region_off <= max_off_support})
     passed = all(r["passed"] or r["share"] < 0.05 for r in regions)
     return SupportReport(passed, float(off.mean()), regions, method)
+
+
+def model_support_check(policy, dataset: LoggedDataset, model, n_regions: int = 8, max_off_support: float = 0.2,
+                        max_states: int = 5_000, seed: int = 0) -> SupportReport:
+    """Per state region, the share of logged states where the candidate's action takes the dynamics
+    ensemble `model` (a `tether.ope.model_based.EvaluationModel`) beyond the elites' largest disagreement
+    on the logged steps."""
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(dataset.n_steps, min(dataset.n_steps, max_states), replace=False))
+    obs = dataset.observations[rows].astype(np.float32)
+    labels, centers, mean, std = state_regions(obs, n_regions, seed)
+    target = as_policy(policy, n_actions=model.discrete_actions)
+    masks = None if dataset.action_masks is None else dataset.action_masks[rows]
+    off = (model.disagreement(obs, model.encode(target.actions(obs, masks))) > model.logged_disagreement)
+    method = ("dynamics ensemble: the elites disagree at the candidate's action more than on any logged step "
+              f"(above {model.logged_disagreement:.3g})")
+    return _by_region(labels, centers, mean, std, off.astype(float), method, max_off_support)

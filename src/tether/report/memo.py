@@ -122,10 +122,25 @@ def sections(results: RunResults) -> list[tuple[str, list[str], list[str]]]:
         support_charts.append(svg.bar_chart([(str(r["region"]), r["off_support"]) for r in report.regions],
                                             f"{name}: share off the logged support, per state region", "off-support",
                                             1.0))
+        model_report = evaluation[name].model_support
+        if model_report is not None:
+            worst = model_report.worst_regions(2)
+            regions = ", ".join(f"{r['region']} ({r['off_support']:.0%} beyond, {r['share']:.0%} of data)"
+                                for r in worst)
+            verdict = "passed" if model_report.passed else "**failed**"
+            support_lines.append(f"  - dynamics model: {verdict}; at {model_report.off_support:.1%} of the logged "
+                                 f"states the candidate's action takes the model beyond what it knows; worst regions "
+                                 f"{regions}")
+            support_charts.append(svg.bar_chart(
+                [(str(r["region"]), r["off_support"]) for r in model_report.regions],
+                f"{name}: share of states where its action leaves the dynamics model's knowledge, per region",
+                "beyond the model", 1.0))
     out.append(("Where the candidates leave the data", [
         "Regions are k-means clusters of the logged states; discrete candidates are checked against actions the "
         "behaviour takes with under 5% probability there, continuous ones against the spread of logged actions "
-        "in nearby states. Regions that fail need support diagnostics before any use.", "\n".join(support_lines)],
+        "in nearby states. Where the run fitted a dynamics model, a state is beyond the model when its elites "
+        "disagree at the candidate's action more than on any logged step. Regions that fail need support "
+        "diagnostics before any use.", "\n".join(support_lines)],
         support_charts))
 
     evidence = []

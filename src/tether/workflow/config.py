@@ -23,6 +23,8 @@ PROFILES: dict[str, dict[str, int]] = {
     "full": {"baseline": 50_000, "cql": 100_000, "bcq": 100_000, "iql": 100_000, "td3_plus_bc": 100_000,
              "mopo": 100_000, "morel": 100_000, "discrete_cql": 50_000, "discrete_bcq": 50_000, "fqe": 30_000},
 }
+# the evaluation's dynamics ensemble trains at most this many updates (early-stopped on held-out episodes)
+MODEL_STEPS = 20_000
 # FQE trains its profile's steps, then on while its convergence check fails, up to this many times them
 FQE_EXTENSION = 4
 # profiles that train only some candidates (unless the config names them)
@@ -48,6 +50,14 @@ class RunConfig:
     hyperparameters: dict[str, dict] = field(default_factory=dict)  # algo -> config overrides
     fqe: dict = field(default_factory=dict)  # FQEConfig overrides
     action_space: str | None = None  # "discrete" or "continuous" overrides what the data suggest
+    # fit a dynamics ensemble to the logs for the model-based estimate (MB) and the model support check;
+    # None: only in the full profile (the ensemble costs minutes on a CPU)
+    model_evaluation: bool | None = None
+
+    @property
+    def evaluates_with_model(self) -> bool:
+        """Whether offline evaluation fits a dynamics ensemble (`model_evaluation`, else the full profile only)."""
+        return self.profile == "full" if self.model_evaluation is None else self.model_evaluation
 
     def __post_init__(self) -> None:
         self.validate()
@@ -106,10 +116,10 @@ class RunConfig:
         parse_action_kind(self.action_space)
         algos = registered_algos()
         for name, steps in self.steps.items():
-            if name not in ("baseline", "fqe", "fqe_max", *algos):
-                hint = did_you_mean(name, ["baseline", "fqe", "fqe_max", *algos])
+            if name not in ("baseline", "fqe", "fqe_max", "model", *algos):
+                hint = did_you_mean(name, ["baseline", "fqe", "fqe_max", "model", *algos])
                 raise ConfigError(f"[steps] {name}", f"unknown key {name!r}{hint}",
-                                  f"use baseline, fqe, fqe_max or an algorithm: {algos}")
+                                  f"use baseline, fqe, fqe_max, model or an algorithm: {algos}")
             if steps < 1:
                 raise ConfigError(f"[steps] {name}", f"must be a positive number of steps, got {steps}",
                                   "use 1 or more")
@@ -137,6 +147,8 @@ class RunConfig:
         """Gradient steps for learner `name` (or `"fqe"`) under the profile and the `steps` overrides;
         `"fqe_max"`: FQE's ceiling while its convergence check fails (default `FQE_EXTENSION` x `fqe`)."""
         table = {**PROFILES[self.profile], **self.steps}
+        if name == "model":
+            return int(table.get("model", MODEL_STEPS))
         if name == "fqe_max":
             return max(int(table.get("fqe_max", FQE_EXTENSION * self.steps_for("fqe"))), self.steps_for("fqe"))
         return int(table.get(name, table["baseline"]))

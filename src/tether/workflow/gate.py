@@ -26,6 +26,8 @@ ASSUMPTIONS = {
     "WPDIS": "the logged propensities are right and the self-normalised estimate's bias is small",
     "DR": "either the propensities or the FQE model is right",
     "WDR": "either the propensities or the FQE model is right, and the normalisation bias is small",
+    "MB": "the dynamics model learned from the logs is right where the candidate goes (its elites agree there and it "
+          "predicts held-out episodes), and compounding model error over the episode is small",
 }
 
 

@@ -68,12 +68,14 @@ class Evaluation:
     evaluated_steps: int
     evaluated_episodes: int
     seconds: float
+    model_support: SupportReport | None = None  # the dynamics ensemble's support check, when the run fits one
 
     def to_json(self) -> dict[str, Any]:
         return {"estimates": {k: asdict(v) | {"trusted": v.trusted} for k, v in self.estimates.items()},
                 "support": asdict(self.support), "truth": None if self.truth is None else asdict(self.truth),
                 "evaluated_steps": self.evaluated_steps, "evaluated_episodes": self.evaluated_episodes,
-                "seconds": self.seconds}
+                "seconds": self.seconds,
+                "model_support": None if self.model_support is None else asdict(self.model_support)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Evaluation:
@@ -84,8 +86,9 @@ class Evaluation:
             values["interval"] = tuple(values["interval"])
             estimates[name] = Estimate(**values)
         truth = None if data.get("truth") is None else TruthValue(**data["truth"])
+        model_support = None if data.get("model_support") is None else SupportReport(**data["model_support"])
         return cls(estimates, SupportReport(**data["support"]), truth, int(data["evaluated_steps"]),
-                   int(data["evaluated_episodes"]), float(data["seconds"]))
+                   int(data["evaluated_episodes"]), float(data["seconds"]), model_support)
 
 
 @dataclass

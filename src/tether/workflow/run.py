@@ -97,9 +97,9 @@ def train_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path, re
     steps = config.steps_for("baseline" if name in ("bc", "discrete_bc") else name)
     cfg_cls = get_algo(name).config_cls
     overrides: dict[str, Any] = {"gamma": config.gamma} if "gamma" in cfg_cls.__dataclass_fields__ else {}
-    overrides.update(config.hyperparameters.get(name, {}))
-    if "hidden_dims" in overrides:
-        overrides["hidden_dims"] = tuple(overrides["hidden_dims"])
+    # TOML gives arrays as lists; configs hold widths as tuples (hashable: a config keys the compiled update)
+    overrides.update({key: tuple(value) if isinstance(value, list) else value
+                      for key, value in config.hyperparameters.get(name, {}).items()})
     learner = cfg_cls(**overrides).create()
     evaluators: dict[str, Evaluator] = {"average_value": AverageValueEstimationEvaluator(max_transitions=1000)} \
         if get_algo(name).q_value is not None else {}
@@ -140,10 +140,33 @@ def evaluate_stage(name: str, config: RunConfig, data: LoggedDataset, out: Path,
                                 fqe_max_steps=config.steps_for("fqe_max"),
                                 show_progress=progress, fqe_run_dir=out / "evaluation" / name, resume=resume)
     support = support_check(learner, data, seed=config.seed)
+    model_support = None
+    if config.evaluates_with_model:
+        from tether.ope.model_based import model_based_estimate
+        from tether.ope.support import model_support_check
+
+        model = evaluation_model(config, data, out)
+        estimates["MB"] = model_based_estimate(learner, data, gamma=config.gamma, model=model, seed=config.seed)
+        model_support = model_support_check(learner, data, model, seed=config.seed)
     result = Evaluation(estimates, support, true_value(learner, truth, config.gamma), data.n_steps, data.n_episodes,
-                        time.perf_counter() - start)
+                        time.perf_counter() - start, model_support)
     _atomic_json(path, result.to_json())
     return result
+
+
+def evaluation_model(config: RunConfig, data: LoggedDataset, out: Path):
+    """The dynamics ensemble every candidate's model-based evaluation shares: fitted once per run to the
+    evaluation data, kept in `evaluation/dynamics.tether` and reused on resume."""
+    from tether.dynamics import DynamicsConfig
+    from tether.ope.model_based import fit_evaluation_model, load_evaluation_model, save_evaluation_model
+
+    path = out / "evaluation" / "dynamics.tether"
+    model = load_evaluation_model(path, data)
+    if model is None:
+        model = fit_evaluation_model(data, DynamicsConfig(max_steps=config.steps_for("model")), seed=config.seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_evaluation_model(path, model, data)
+    return model
 
 
 def evaluation_data(data: LoggedDataset, config: RunConfig) -> LoggedDataset:
