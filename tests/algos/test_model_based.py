@@ -90,3 +90,15 @@ def test_discrete_actions_are_refused_by_name():
                              action_space=ActionSpace.discrete(2))
     with pytest.raises(DatasetError, match="mopo learns continuous actions"):
         MOPOConfig(**MODEL).create().fit(discrete, n_steps=2, show_progress=False)
+
+
+@pytest.mark.parametrize("scenario", ["treatment-confounded", "fraud-narrow"])
+def test_on_the_discrete_scenarios_model_based_learners_are_refused_never_sent(scenario):
+    from tether.algos.registry import candidates_for
+    from tether.errors import ConfigError
+    from tether.workflow import RunConfig, load_data
+
+    data = load_data(RunConfig(data=scenario, size=50)).dataset
+    assert not {"mopo", "morel"} & set(candidates_for(data.action_space.kind))  # no default run trains them there
+    with pytest.raises(ConfigError, match="mopo learns continuous actions"):
+        RunConfig(data=scenario, candidates=["mopo"]).check_against(data)
