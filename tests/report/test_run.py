@@ -107,6 +107,7 @@ def test_every_memo_section_is_filled_from_real_numbers(halfcheetah_run):
         model_based = results.evaluation[name].estimates["MB"]
         assert re.search(rf"\| {name} \| MB \| {re.escape(format(model_based.value, '.3g'))} \|", memo)
         assert results.evaluation[name].model_support is not None
+        assert not model_based.trusted  # shown as evidence, never acted on alone (its interval is uncalibrated)
     assert memo.count("  - dynamics model: ") == len(names) - 1  # each candidate's line (the baseline has none)
     assert (out / "evaluation" / "dynamics.tether").exists() and (out / "learners" / "mopo" / "dynamics.json").exists()
     config = json.loads((out / "config.json").read_text())
