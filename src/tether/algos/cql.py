@@ -31,7 +31,7 @@ from tether._types import Metrics, Params, PRNGKey
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec
 from tether.algos.config import LearnerConfig
 from tether.errors import ConfigError
-from tether.nets import QEnsemble, TanhGaussianActor
+from tether.nets import QEnsemble, TanhGaussianActor, sac
 from tether.nets.mlp import check_init
 from tether.nets.sac import actor_and_temperature_step, sample_actions, temperature, temperature_state
 
@@ -208,14 +208,4 @@ def update(state: CQLState, batch: Batch, key: PRNGKey, *, config: CQLConfig) ->
     return state, {**critic_metrics, **actor_metrics, "alpha": alpha(state)}
 
 
-def act(state: CQLState, observations: jax.Array, key: PRNGKey, *, config: CQLConfig, deterministic: bool):
-    if deterministic:
-        return jnp.tanh(state.actor.apply_fn({"params": state.actor.params}, observations)[0])
-    return sample_actions(state, state.actor.params, observations, key)[0]
-
-
-def q_value(state: CQLState, observations: jax.Array, actions: jax.Array, *, config: CQLConfig):
-    return jnp.mean(state.critic.apply_fn({"params": state.critic.params}, observations, actions), axis=0)
-
-
-SPEC = AlgoSpec("cql", CQLConfig, init=init, update=update, act=act, q_value=q_value)
+SPEC = AlgoSpec("cql", CQLConfig, init=init, update=update, act=sac.act, q_value=sac.q_value)

@@ -304,13 +304,3 @@ def update(state: Any, batch: Batch, key: PRNGKey, *, config: ModelBasedConfig,
     state = state.replace(step=state.step + 1, target_critic_params=optax.incremental_update(
         critic.params, state.target_critic_params, config.tau))
     return state, {**critic_metrics, **actor_metrics, **rollout_metrics}
-
-
-def act(state: Any, observations: jax.Array, key: PRNGKey, *, config: ModelBasedConfig, deterministic: bool):
-    if deterministic:
-        return jnp.tanh(state.actor.apply_fn({"params": state.actor.params}, observations)[0])
-    return sample_actions(state, state.actor.params, observations, key)[0]
-
-
-def q_value(state: Any, observations: jax.Array, actions: jax.Array, *, config: ModelBasedConfig):
-    return jnp.mean(state.critic.apply_fn({"params": state.critic.params}, observations, actions), axis=0)

@@ -32,6 +32,7 @@ from tether.algos.base import AlgoSpec, Batch, DatasetSpec
 from tether.algos.model_based import ModelBasedConfig, ModelBasedState
 from tether.dynamics import ModelStep, aleatoric_uncertainty, ensemble_spread, predict
 from tether.errors import ConfigError
+from tether.nets import sac
 
 PENALTIES = ("aleatoric", "disagreement")
 
@@ -99,5 +100,5 @@ def update(state: ModelBasedState, batch: Batch, key: PRNGKey, *,
     return model_based.update(state, batch, key, config=config, pessimism=partial(penalised, config=config))
 
 
-SPEC = AlgoSpec("mopo", MOPOConfig, init=init, update=update, act=model_based.act, q_value=model_based.q_value,
+SPEC = AlgoSpec("mopo", MOPOConfig, init=init, update=update, act=sac.act, q_value=sac.q_value,
                 prepare=prepare)

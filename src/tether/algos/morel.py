@@ -35,6 +35,7 @@ from tether.algos.base import AlgoSpec, Batch, DatasetSpec
 from tether.algos.model_based import ModelBasedConfig, ModelBasedState
 from tether.dynamics import DynamicsModel, ModelStep, disagreement, predict
 from tether.errors import ConfigError
+from tether.nets import sac
 
 DISAGREEMENT_ROWS = 100_000  # logged (s, a) the threshold is measured on (a random subset of bigger logs)
 
@@ -107,5 +108,5 @@ def update(state: MOReLState, batch: Batch, key: PRNGKey, *, config: MOReLConfig
     return model_based.update(state, batch, key, config=config, pessimism=halting)
 
 
-SPEC = AlgoSpec("morel", MOReLConfig, init=init, update=update, act=model_based.act, q_value=model_based.q_value,
+SPEC = AlgoSpec("morel", MOReLConfig, init=init, update=update, act=sac.act, q_value=sac.q_value,
                 prepare=prepare)

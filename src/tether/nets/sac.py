@@ -1,4 +1,4 @@
-"""The soft actor-critic pieces shared by CQL and the zoo's online SAC.
+"""The soft actor-critic pieces shared by CQL, the model-based learners and the zoo's online SAC.
 
 Both states carry `actor` (a `TanhGaussianActor` train state), `critic` (a `QEnsemble` train
 state) and `log_temp` (a train state over `{"log_temp": scalar}`).
@@ -54,3 +54,15 @@ def actor_and_temperature_step(state: Any, observations: jax.Array, key: PRNGKey
     grads, temp_metrics = jax.grad(temperature_loss, has_aux=True)(
         state.log_temp.params, jax.lax.stop_gradient(actor_metrics["entropy"]), target_entropy)
     return state.replace(log_temp=state.log_temp.apply_gradients(grads=grads)), {**actor_metrics, **temp_metrics}
+
+
+def act(state: Any, observations: jax.Array, key: PRNGKey, *, config: Any, deterministic: bool) -> jax.Array:
+    """The SAC policy's actions `[batch, action_dim]`: tanh of the Gaussian's mean, or a tanh-Gaussian sample."""
+    if deterministic:
+        return jnp.tanh(state.actor.apply_fn({"params": state.actor.params}, observations)[0])
+    return sample_actions(state, state.actor.params, observations, key)[0]
+
+
+def q_value(state: Any, observations: jax.Array, actions: jax.Array, *, config: Any) -> jax.Array:
+    """The critics' mean `Q(s, a)`, `[batch]`."""
+    return jnp.mean(state.critic.apply_fn({"params": state.critic.params}, observations, actions), axis=0)
