@@ -68,7 +68,7 @@ def test_mopo_stays_within_the_logged_actions_only_under_a_large_penalty(logs, p
     learner = MOPOConfig(**MODEL, penalty=penalty, penalty_coef=penalty_coef).create()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a penalty that drowns the reward is the point here
-        learner.fit(logs, n_steps=3000, n_steps_per_epoch=3000, show_progress=False)
+        learner.fit(logs, n_steps=2000, n_steps_per_epoch=2000, show_progress=False)
     actions = learner.predict(logs.observations[:200])[:, 0]
     if inside:
         assert np.abs(actions).mean() < 0.3  # near the logged +-0.15, despite reward growing with the action
