@@ -33,7 +33,7 @@ from tether._types import Metrics, PRNGKey
 from tether.algos import model_based
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec
 from tether.algos.model_based import ModelBasedConfig, ModelBasedState
-from tether.dynamics import DynamicsModel, ModelStep, disagreement, predict
+from tether.dynamics import ModelStep, disagreement_at
 from tether.errors import ConfigError
 from tether.nets import sac
 
@@ -71,13 +71,6 @@ def init(config: MOReLConfig, spec: DatasetSpec, key: PRNGKey) -> MOReLState:
                       halt_reward=jnp.float32(0.0))
 
 
-def logged_disagreement(model: DynamicsModel, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
-    """The elites' disagreement on logged `(s, a)` rows, `[rows]`, in chunks."""
-    measure = jax.jit(lambda o, a: disagreement(predict(model, o, a)))
-    return np.concatenate([np.asarray(measure(observations[i:i + 8192], actions[i:i + 8192]))
-                           for i in range(0, len(observations), 8192)])
-
-
 def prepare(state: MOReLState, dataset: Any, scaling: Any, *, config: MOReLConfig, seed: int,
             run_dir: Path | None, log: Callable[[str], None]) -> MOReLState:
     """Fit the ensemble (or reuse `run_dir`'s), then set the unknown-state threshold and HALT's reward."""
@@ -85,7 +78,7 @@ def prepare(state: MOReLState, dataset: Any, scaling: Any, *, config: MOReLConfi
     model = model_based.fitted_dynamics(template, dataset, scaling, config, seed, run_dir, log)
     data = model_based.dynamics_data(dataset, scaling)
     rows = np.random.default_rng(seed).permutation(len(data.rewards))[:DISAGREEMENT_ROWS]
-    logged = logged_disagreement(model, data.observations[rows], data.actions[rows])
+    logged = disagreement_at(model, data.observations[rows], data.actions[rows])
     threshold = config.threshold_coef * float(logged.max())
     low, high = float(data.rewards.min()), float(data.rewards.max())
     halt_reward = low - config.halt_penalty * (high - low)

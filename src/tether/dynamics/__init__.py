@@ -7,6 +7,7 @@ from tether.dynamics.ensemble import (
     Prediction,
     aleatoric_uncertainty,
     disagreement,
+    disagreement_at,
     ensemble_spread,
     init_dynamics,
     predict,
@@ -17,6 +18,6 @@ from tether.dynamics.termination import rule_for
 
 __all__ = [
     "DynamicsConfig", "DynamicsData", "DynamicsModel", "DynamicsReport", "ModelStep", "Prediction",
-    "aleatoric_uncertainty", "disagreement", "ensemble_spread", "fit_dynamics", "holdout_split", "init_dynamics",
-    "predict", "rule_for", "sample_step",
+    "aleatoric_uncertainty", "disagreement", "disagreement_at", "ensemble_spread", "fit_dynamics", "holdout_split",
+    "init_dynamics", "predict", "rule_for", "sample_step",
 ]

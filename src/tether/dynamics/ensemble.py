@@ -21,6 +21,7 @@ from typing import NamedTuple, cast
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from tether._types import Params, PRNGKey
@@ -181,6 +182,19 @@ def disagreement(prediction: Prediction) -> jax.Array:
     means = prediction.normalized_mean[..., :-1]
     gaps = means[:, None] - means[None, :]
     return jnp.max(jnp.linalg.norm(gaps, axis=-1), axis=(0, 1))
+
+
+@jax.jit
+def _disagreement_at(model: DynamicsModel, observations: jax.Array, actions: jax.Array) -> jax.Array:
+    return disagreement(predict(model, observations, actions))
+
+
+def disagreement_at(model: DynamicsModel, observations: np.ndarray, actions: np.ndarray,
+                    chunk: int = 8192) -> np.ndarray:
+    """`disagreement` at many `(s, a)` rows, `[rows]` as a NumPy array, computed in chunks of `chunk` rows."""
+    return np.concatenate([np.asarray(_disagreement_at(model, jnp.asarray(observations[i:i + chunk]),
+                                                       jnp.asarray(actions[i:i + chunk])))
+                           for i in range(0, len(observations), chunk)])
 
 
 def sample_step(model: DynamicsModel, observations: jax.Array, actions: jax.Array, key: PRNGKey) -> ModelStep:

@@ -35,6 +35,7 @@ from tether.dynamics import (
     DynamicsData,
     DynamicsModel,
     DynamicsReport,
+    disagreement_at,
     fit_dynamics,
     init_dynamics,
     rule_for,
@@ -63,9 +64,7 @@ class EvaluationModel:
 
     def disagreement(self, observations: np.ndarray, encoded_actions: np.ndarray) -> np.ndarray:
         """The elites' disagreement at `[rows, obs_dim]` observations and encoded actions, `[rows]`."""
-        return np.concatenate([np.asarray(_disagreement(self.model, jnp.asarray(observations[i:i + 8192]),
-                                                        jnp.asarray(encoded_actions[i:i + 8192])))
-                               for i in range(0, len(observations), 8192)])
+        return disagreement_at(self.model, observations, encoded_actions)
 
     def snap(self, observations: np.ndarray) -> np.ndarray:
         """`[..., obs_dim]` observations moved to the nearest logged one on a finite-state log (else unchanged)."""
@@ -99,11 +98,6 @@ def fit_evaluation_model(dataset: LoggedDataset, config: DynamicsConfig | None =
     fitted = EvaluationModel(model, report, n, 0.0, _finite_states(dataset))
     logged = float(fitted.disagreement(data.observations[rows], actions[rows]).max())
     return dataclasses.replace(fitted, logged_disagreement=logged)
-
-
-@jax.jit
-def _disagreement(model: DynamicsModel, observations: jax.Array, actions: jax.Array) -> jax.Array:
-    return disagreement(predict(model, observations, actions))
 
 
 def _finite_states(dataset: LoggedDataset) -> np.ndarray | None:
