@@ -9,7 +9,8 @@ Model-Based Offline Reinforcement Learning" (Algorithm 1, the practical version 
 Differences from the paper, each with its reason:
 - The policy optimiser is SAC with N critics on short branched rollouts (as Unifloral's JAX MOReL),
   not model-based NPG on full-horizon rollouts: it shares tether's engine and MOPO's machinery
-  (`tether.algos.model_based`). Not yet measured against NPG on the same task.
+  (`tether.algos.model_based`). `python -m bench.morel_npg` compares the two in one pessimistic MDP
+  (bench/NOTES.md: on hopper SAC loses to the paper's BC-started NPG; the optimiser is open).
 - The threshold is a multiple of the maximum logged disagreement (the official code's
   `pessimism_coef * max`; the paper's Table 7 finds 1x best), not `mean + beta * std`.
 - HALT pays its reward once and ends the episode (the official code truncates with
