@@ -181,9 +181,11 @@ def dynamics_data(dataset: LoggedDataset, scaling: Scaling) -> DynamicsData:
                         scaling.observations(tr.next_observations), tr.terminations, has_successor, tr.episode_ids)
 
 
-def fitted_dynamics(template: DynamicsModel, dataset: LoggedDataset, scaling: Scaling, config: ModelBasedConfig,
-                    seed: int, run_dir: Path | None, log: Callable[[str], None]) -> DynamicsModel:
-    """The ensemble fitted to `dataset`, or the one `run_dir` already holds for the same data and config."""
+def fitted_dynamics(template: DynamicsModel, dataset: LoggedDataset, data: DynamicsData, scaling: Scaling,
+                    config: ModelBasedConfig, seed: int, run_dir: Path | None,
+                    log: Callable[[str], None]) -> DynamicsModel:
+    """The ensemble fitted to `data` (`dynamics_data(dataset, scaling)`), or the one `run_dir` already holds
+    for the same data and config."""
     key = {"type": "dynamics", "config": config.dynamics_config().__dict__, "seed": seed,
            "fingerprint": dataset.fingerprint(), "scaling": scaling.to_json()}
     cached = None if run_dir is None else run_dir / DYNAMICS_FILE
@@ -197,7 +199,7 @@ def fitted_dynamics(template: DynamicsModel, dataset: LoggedDataset, scaling: Sc
                 log(f"dynamics model: reusing {cached}")
                 return serialization.from_state_dict(template, payload["state"])
     rule = rule_for(dataset.metadata.get("env_id"))
-    model, report = fit_dynamics(dynamics_data(dataset, scaling), config.dynamics_config(), seed=seed,
+    model, report = fit_dynamics(data, config.dynamics_config(), seed=seed,
                                  observation_mean=scaling.observation_mean, observation_std=scaling.observation_std,
                                  reward_scale=scaling.reward_scale, termination=rule, log=log)
     log(describe(report, rule))

@@ -72,8 +72,8 @@ def prepare(state: ModelBasedState, dataset: Any, scaling: Any, *, config: MOPOC
             run_dir: Path | None, log: Callable[[str], None]) -> ModelBasedState:
     """Fit the ensemble (or reuse `run_dir`'s), and warn when the penalty would drown the logged rewards."""
     template = jax.tree.map(lambda x: x[0], state.dynamics)
-    model = model_based.fitted_dynamics(template, dataset, scaling, config, seed, run_dir, log)
     data = model_based.dynamics_data(dataset, scaling)
+    model = model_based.fitted_dynamics(template, dataset, data, scaling, config, seed, run_dir, log)
     rows = np.random.default_rng(seed).permutation(len(data.rewards))[:20_000]
     measure = aleatoric_uncertainty if config.penalty == "aleatoric" else ensemble_spread
     uncertainty = float(jnp.mean(measure(model, predict(model, jnp.asarray(data.observations[rows]),

@@ -76,8 +76,8 @@ def prepare(state: MOReLState, dataset: Any, scaling: Any, *, config: MOReLConfi
             run_dir: Path | None, log: Callable[[str], None]) -> MOReLState:
     """Fit the ensemble (or reuse `run_dir`'s), then set the unknown-state threshold and HALT's reward."""
     template = jax.tree.map(lambda x: x[0], state.dynamics)
-    model = model_based.fitted_dynamics(template, dataset, scaling, config, seed, run_dir, log)
     data = model_based.dynamics_data(dataset, scaling)
+    model = model_based.fitted_dynamics(template, dataset, data, scaling, config, seed, run_dir, log)
     rows = np.random.default_rng(seed).permutation(len(data.rewards))[:DISAGREEMENT_ROWS]
     logged = disagreement_at(model, data.observations[rows], data.actions[rows])
     threshold = config.threshold_coef * float(logged.max())
