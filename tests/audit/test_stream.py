@@ -50,14 +50,26 @@ def _close(a, b) -> bool:
 
 
 def test_the_episode_sample_is_uniform_over_episodes(tmp_path):
+    from tether.audit.stream import _EpisodeSample
+
     data, _ = scenario_logs("fraud", None, seed=2)
-    path = save_dataset(data, tmp_path / "log.parquet")
-    ranks = []
-    for seed in range(20):
-        report = audit_parquet(path, batch_rows=2000, sample_rows=data.n_steps // 4, seed=seed)
-        ranks.append(report.diagnostics["streamed"]["sampled_episodes"])
-    # each run keeps about a quarter of the episodes (equal lengths here), never all, never none
-    assert 0.2 * data.n_episodes < np.mean(ranks) <= 0.25 * data.n_episodes
+    chunks = [data.select_episodes(np.arange(start, min(start + 97, data.n_episodes)))
+              for start in range(0, data.n_episodes, 97)]  # as the stream offers them, batch by batch
+    kept = np.zeros(data.n_episodes)
+    runs = 200
+    for seed in range(runs):
+        sample = _EpisodeSample(data.n_steps // 4, seed)
+        for start, chunk in zip(range(0, data.n_episodes, 97), chunks, strict=True):
+            sample.offer(chunk, start)
+        assert 0 < len(sample.order) <= data.n_episodes // 4 and np.all(np.diff(np.sort(sample.order)) > 0)
+        kept[sample.order] += 1
+    # every episode is kept with the same chance, a quarter (equal lengths here): binomial counts around runs / 4
+    share = kept / runs
+    assert abs(share.mean() - 0.25) < 0.01 and share.min() > 0.1 and share.max() < 0.4
+    assert np.corrcoef(share, np.arange(data.n_episodes))[0, 1] ** 2 < 0.05  # no drift with the log position
+    report = audit_parquet(save_dataset(data, tmp_path / "log.parquet"), batch_rows=2000,
+                           sample_rows=data.n_steps // 4, seed=0)
+    assert report.diagnostics["streamed"]["sampled_episodes"] <= data.n_episodes // 4
 
 
 def test_interleaved_episodes_are_refused_with_the_fix(tmp_path):
