@@ -18,7 +18,7 @@ LAYERS = [
     ("tether.data", "tether.nets", "tether.logging"),
     ("tether.envs", "tether.zoo", "tether.datasets", "tether.sources", "tether.dynamics"),
     ("tether.algos", "tether.export"),
-    ("tether.ope", "tether.audit"),
+    ("tether.ope", "tether.audit", "tether.imitation"),
     ("tether.workflow",),
     ("tether.report",),
     ("tether.cli", "tether.d3rlpy"),

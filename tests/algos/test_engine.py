@@ -14,6 +14,7 @@ from tether.algos import LearnerConfig, TrainingDivergedError, get_algo, load_le
 from tether.algos.bc import BCConfig
 from tether.algos.bcq import BCQConfig
 from tether.algos.cql import CQLConfig
+from tether.algos.dagger import DAggerConfig, DiscreteDAggerConfig
 from tether.algos.discrete_bc import DiscreteBCConfig
 from tether.algos.discrete_bcq import DiscreteBCQConfig
 from tether.algos.discrete_cql import DiscreteCQLConfig
@@ -38,6 +39,8 @@ CONFIGS = {
     "discrete_bc": DiscreteBCConfig(**SMALL),
     "discrete_cql": DiscreteCQLConfig(**SMALL),
     "discrete_bcq": DiscreteBCQConfig(**SMALL),
+    "dagger": DAggerConfig(**SMALL, rounds=2, label_budget=500),  # its engine part: BC on a log
+    "discrete_dagger": DiscreteDAggerConfig(**SMALL, query="uncertain", ensemble_size=2),
 }
 DATA = make_dataset(tuple([20] * 15), obs_dim=4, action_dim=2, seed=5)
 DISCRETE_DATA = make_dataset(tuple([20] * 15), obs_dim=4, discrete_n=3, seed=5)

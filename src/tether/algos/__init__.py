@@ -37,6 +37,7 @@ from tether.algos.bc import BCConfig
 from tether.algos.bcq import BCQConfig
 from tether.algos.config import LearnerConfig
 from tether.algos.cql import CQLConfig
+from tether.algos.dagger import DAggerConfig, DiscreteDAggerConfig
 from tether.algos.discrete_bc import DiscreteBCConfig
 from tether.algos.discrete_bcq import DiscreteBCQConfig
 from tether.algos.discrete_cql import DiscreteCQLConfig
@@ -63,7 +64,8 @@ from tether.algos.td3_plus_bc import TD3PlusBCConfig
 __all__ = [
     "AverageValueEstimationEvaluator", "BCConfig", "BCQConfig", "CQLConfig", "CompareContinuousActionDiffEvaluator",
     "CompareDiscreteActionMatchEvaluator", "ContinuousActionDiffEvaluator", "DiscountedSumOfAdvantageEvaluator",
-    "DiscreteActionMatchEvaluator", "DiscreteBCConfig", "DiscreteBCQConfig", "DiscreteCQLConfig",
+    "DAggerConfig", "DiscreteActionMatchEvaluator", "DiscreteBCConfig", "DiscreteBCQConfig", "DiscreteCQLConfig",
+    "DiscreteDAggerConfig",
     "EnvironmentEvaluator", "IQLConfig", "InitialStateValueEstimationEvaluator", "Learner", "LearnerConfig",
     "MOPOConfig", "MOReLConfig",
     "SoftOPCEvaluator", "TD3PlusBCConfig", "TDErrorEvaluator", "TrainingDivergedError", "TrueValueEvaluator",

@@ -9,7 +9,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tether.algos import bc, bcq, cql, discrete_bc, discrete_bcq, discrete_cql, iql, mopo, morel, td3_plus_bc
+from tether.algos import (
+    bc,
+    bcq,
+    cql,
+    dagger,
+    discrete_bc,
+    discrete_bcq,
+    discrete_cql,
+    iql,
+    mopo,
+    morel,
+    td3_plus_bc,
+)
 from tether.algos.base import AlgoSpec
 from tether.algos.config import LearnerConfig
 from tether.algos.engine import Learner
@@ -25,9 +37,11 @@ ALGORITHMS: dict[str, AlgoSpec] = {spec.name: spec for spec in (
     bcq.SPEC,
     mopo.SPEC,
     morel.SPEC,
+    dagger.SPEC,
     discrete_bc.SPEC,
     discrete_cql.SPEC,
     discrete_bcq.SPEC,
+    dagger.DISCRETE_SPEC,
 )}
 
 

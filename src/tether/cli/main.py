@@ -7,30 +7,23 @@ shows the traceback instead.
 
 from __future__ import annotations
 
-import functools
 import json
-import warnings
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from tether.algos.registry import ALGORITHMS
-from tether.errors import ConfigError, TetherError
+from tether.cli._common import _command, _debug, console, progress_console
+from tether.cli.dagger import dagger_app
+from tether.errors import ConfigError
 
 app = typer.Typer(help="Learn decision policies from logged data, tethered to the evidence.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 datasets_app = typer.Typer(help="Built-in D4RL-style datasets, regenerated locally.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
-console = Console()
-progress_console = Console(stderr=True)  # progress never mixes into stdout, which --json keeps pure
-error_console = Console(stderr=True, soft_wrap=True)
-_debug = {"on": False}
-Command = TypeVar("Command", bound=Callable[..., Any])
+app.add_typer(dagger_app, name="dagger")
 ALGO_HELP = "The algorithm: " + "; ".join(f"{name} ({spec.action_space})" for name, spec in ALGORITHMS.items())
 DATA_HELP = "A file (.parquet, .csv, .npz, D4RL .hdf5), a Minari dataset, a built-in name or a scenario."
 ACTION_SPACE_HELP = "discrete, continuous, or auto (infer: one column of whole numbers 0..255 is discrete)."
@@ -41,48 +34,6 @@ def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks in
          ) -> None:
     """Learn decision policies from logged data, tethered to the evidence."""
     _debug["on"] = debug
-
-
-def exit_code(err: BaseException) -> int:
-    """2 for usage errors, 1 for everything else (bad data, model files, training)."""
-    return err.exit_code if isinstance(err, TetherError) else 1
-
-
-def one_line(err: BaseException) -> str:
-    """An exception as the one line the command line prints."""
-    if isinstance(err, TetherError | FileNotFoundError | PermissionError | IsADirectoryError):
-        text = str(err)
-    else:
-        from tether.algos import TrainingDivergedError
-
-        unexpected = "unexpected: rerun with `tether --debug ...` for the traceback and report it"
-        text = str(err) if isinstance(err, TrainingDivergedError) else f"{type(err).__name__}: {err} ({unexpected})"
-    return " ".join(text.split())
-
-
-def _command(function: Command) -> Command:
-    """Run a command, printing any failure as one line with its exit code (or the traceback with --debug)."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("default")
-                warnings.showwarning = _show_warning
-                return function(*args, **kwargs)
-        except (typer.Exit, typer.Abort, typer.exceptions.TyperException):
-            raise
-        except Exception as err:
-            if _debug["on"]:
-                raise
-            error_console.print(f"[bold red]error[/]: {escape(one_line(err))}", highlight=False)
-            raise typer.Exit(code=exit_code(err)) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _show_warning(message: Any, category: type[Warning], *_: Any, **__: Any) -> None:
-    error_console.print(f"[yellow]warning[/]: {escape(' '.join(str(message).split()))}", highlight=False)
 
 
 def _action_space(text: str | None):
@@ -222,6 +173,9 @@ def train(
     from tether.algos.registry import check_action_space
 
     spec = get_algo(algo)
+    if spec.needs_environment:
+        raise ConfigError("algo", f"{algo} learns by asking an expert while it acts, not from a log alone",
+                          "run `tether dagger --env TASK --expert ...`")
     seed_list = _seeds(seeds)
     for name, value in (("--steps", steps), ("--steps-per-epoch", steps_per_epoch)):
         if value < 1:

@@ -17,9 +17,11 @@ from typing import Any, cast
 from tether.algos import BCConfig as _BC
 from tether.algos import BCQConfig as _BCQ
 from tether.algos import CQLConfig as _CQL
+from tether.algos import DAggerConfig as _DAgger
 from tether.algos import DiscreteBCConfig as _DiscreteBC
 from tether.algos import DiscreteBCQConfig as _DiscreteBCQ
 from tether.algos import DiscreteCQLConfig as _DiscreteCQL
+from tether.algos import DiscreteDAggerConfig as _DiscreteDAgger
 from tether.algos import IQLConfig as _IQL
 from tether.algos import Learner, LearnerConfig, load_learner
 from tether.algos import MOPOConfig as _MOPO
@@ -180,6 +182,17 @@ def _single_critic(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+def DAggerConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
+    """tether's DAgger, an extension (d3rlpy has none): BC's arguments as `BCConfig` plus the loop's (`rounds`,
+    `beta`, `label_budget`, `query`, ...). `fit` trains BC on a log; the loop is `tether.imitation.train_dagger`."""
+    return _port(_DAgger, {"encoder_factory": "hidden_dims"}, kwargs)
+
+
+def DiscreteDAggerConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
+    """tether's discrete DAgger, an extension, with `DiscreteBCConfig`'s arguments plus the loop's."""
+    return _port(_DiscreteDAgger, {"encoder_factory": "hidden_dims"}, kwargs)
+
+
 def DiscreteBCConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
     """d3rlpy's `DiscreteBCConfig`: cross-entropy plus `beta` (0.5) times the mean squared logit,
     learning rate 1e-3, batch 100."""
@@ -308,5 +321,6 @@ def load_learnable(path: str | Path, device: str | bool | None = False) -> Porte
     return cast(PortedLearner, load_learner(path, device=device, learner_cls=PortedLearner))
 
 
-__all__ = ["BCConfig", "BCQConfig", "CQLConfig", "DiscreteBCConfig", "DiscreteBCQConfig", "DiscreteCQLConfig",
-           "IQLConfig", "MOPOConfig", "MOReLConfig", "PortedLearner", "TD3PlusBCConfig", "load_learnable"]
+__all__ = ["BCConfig", "BCQConfig", "CQLConfig", "DAggerConfig", "DiscreteBCConfig", "DiscreteBCQConfig",
+           "DiscreteCQLConfig", "DiscreteDAggerConfig", "IQLConfig", "MOPOConfig", "MOReLConfig", "PortedLearner",
+           "TD3PlusBCConfig", "load_learnable"]
