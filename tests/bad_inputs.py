@@ -206,6 +206,46 @@ def env_named_by_data(folder: Path) -> list[str]:
     return ["train", "bc", "--dataset", path, "--steps", "2", "--steps-per-epoch", "2", "--out", str(folder / "runs")]
 
 
+def human_run(folder: Path) -> Path:
+    """A DAgger run on the tightrope whose round 0 waits for a person's labels (no policy fitted yet)."""
+    from tether.algos.dagger import DiscreteDAggerConfig
+    from tether.imitation import HumanExpert, train_dagger
+
+    run_dir = folder / "run"
+    train_dagger(DiscreteDAggerConfig(rounds=1), "tightrope", HumanExpert(), run_dir, show_progress=False)
+    return run_dir
+
+
+def exported_labels(folder: Path, edit: Callable[[list[dict]], list[dict]]) -> list[str]:
+    """`dagger import` of the run's queue exported to CSV, filled with 'stay' and then edited."""
+    import csv
+
+    from tether.imitation import current_queue
+
+    run_dir = human_run(folder)
+    queue = current_queue(run_dir)
+    assert queue is not None
+    path = queue.export(folder / "queue.csv")
+    with open(path, newline="") as handle:
+        rows = [{**row, "action": "1"} for row in csv.DictReader(handle)]
+    rows = edit(rows)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return ["dagger", "import", str(path), "--run-dir", str(run_dir)]
+
+
+def onnx_with_three_outputs(folder: Path) -> str:
+    """An ONNX policy for 4 observations that outputs 3 continuous numbers: no CartPole action."""
+    from tether.algos import BCConfig
+
+    data = make_dataset(tuple([8] * 10), obs_dim=4, action_dim=3)
+    learner = BCConfig(batch_size=8, hidden_dims=(8,)).create()
+    learner.fit(data, n_steps=2, n_steps_per_epoch=2, show_progress=False)
+    return str(learner.save_policy(folder / "policy.onnx"))
+
+
 def zip_without_arrays(folder: Path) -> str:
     path = folder / "log.npz"
     with zipfile.ZipFile(path, "w") as archive:
@@ -393,6 +433,31 @@ CASES: list[BadInput] = [
              r"--config: the run in .* started with profile = 'quick', not 'full'",
              lambda f: ["run", "--resume", str(resumable(f)), "--config",
                         toml(f, 'data = "fraud"\nprofile = "full"\n')[2]]),
+    # ------------------------------------------------------------ DAgger and its labels
+    BadInput("dagger-unknown-env", "a DAgger task nobody knows", "tether dagger --env hoper", "ConfigError", 2,
+             r"unknown task 'hoper' \(did you mean 'hopper'\?\)", lambda f: ["dagger", "--env", "hoper"]),
+    BadInput("dagger-expert-wrong-shape", "an ONNX expert whose actions do not fit the task",
+             "tether dagger --env cartpole --expert onnx:policy.onnx", "DatasetError", 1,
+             r"expert: onnx:policy\.onnx returned actions of shape \(\d+, 3\), expected \(\d+,\)",
+             lambda f: ["dagger", "--env", "cartpole", "--expert", f"onnx:{onnx_with_three_outputs(f)}",
+                        "--run-dir", str(f / "d")]),
+    BadInput("dagger-other-settings", "a DAgger run resumed with another expert", "tether dagger --env tightrope "
+             "--expert optimal --run-dir RUN", "ConfigError", 2, r"holds a DAgger run with another expert",
+             lambda f: ["dagger", "--env", "tightrope", "--expert", "optimal", "--run-dir", str(human_run(f))]),
+    BadInput("dagger-no-run", "the labelling page for a directory without a run", "tether dagger label --run-dir RUN",
+             "ConfigError", 2, r"holds no DAgger run", lambda f: ["dagger", "label", "--run-dir", str(f)]),
+    BadInput("labels-duplicate-row", "a label file with a row twice", "tether dagger import queue.csv",
+             "DatasetError", 1, r"queue row 0 appears twice", lambda f: exported_labels(f, lambda r: r + r[:1])),
+    BadInput("labels-missing-row", "a label file without some queued rows", "tether dagger import queue.csv",
+             "DatasetError", 1, r"lacks 1 queued row.*use --partial", lambda f: exported_labels(f, lambda r: r[1:])),
+    BadInput("labels-bad-action", "a label that is no action of the task", "tether dagger import queue.csv",
+             "DatasetError", 1, r"returned action 7, outside 0\.\.2",
+             lambda f: exported_labels(f, lambda r: [{**r[0], "action": "7"}, *r[1:]])),
+    BadInput("labels-other-run", "labels of another run's queue", "tether dagger import queue.csv", "DatasetError", 1,
+             r"belongs to run elsewhere round 0, not to this queue",
+             lambda f: exported_labels(f, lambda r: [{**row, "run_id": "elsewhere"} for row in r])),
+    BadInput("dagger-in-train", "DAgger trained from a log alone", f"tether train dagger {D}.npz", "ConfigError", 2,
+             r"learns by asking an expert.*tether dagger --env", lambda f: ["train", "dagger", saved(f, "d.npz")]),
     # ------------------------------------------------------------ model files and checkpoints
     BadInput("model-missing", "export of a model file that does not exist", "tether export nosuch.tether",
              "ModelFileError", 1, r"nosuch\.tether: does not exist", lambda f: ["export", str(f / "nosuch.tether")]),
