@@ -31,8 +31,12 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
-# d3rlpy 2.8.1 in its own virtualenv, for side-by-side benchmarks (torch from the local CPU wheel).
+# d3rlpy 2.8.1 and imitation 1.0.1 in their own virtualenvs, for side-by-side benchmarks (torch from the local CPU wheel).
 bench-peers:
 	test -x bench/.venv-d3rlpy/bin/python || $(PYTHON) -m venv bench/.venv-d3rlpy
 	bench/.venv-d3rlpy/bin/python -m pip install -q torch==2.13.0
 	bench/.venv-d3rlpy/bin/python -m pip install -q d3rlpy==2.8.1 "gymnasium[mujoco]"  # MuJoCo for the score peers' rollouts
+	# imitation 1.0.1 pins gymnasium 0.29 and stable-baselines3 2.2: its own virtualenv (bench/dagger.py --peer)
+	test -x bench/.venv-imitation/bin/python || $(PYTHON) -m venv bench/.venv-imitation
+	bench/.venv-imitation/bin/python -m pip install -q torch==2.13.0
+	bench/.venv-imitation/bin/python -m pip install -q imitation==1.0.1 "gymnasium[mujoco]~=0.29" onnxruntime

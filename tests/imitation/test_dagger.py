@@ -190,6 +190,8 @@ def test_continuous_dagger_with_a_callable_an_onnx_and_a_zoo_expert(tmp_path):
     assert isinstance(zoo, ZooExpert) and zoo.source == "zoo:hopper/expert"
     states = np.random.default_rng(0).normal(size=(5, 11)).astype(np.float32)
     assert np.allclose(zoo.label(states, [{}] * 5), zoo.policy.deterministic(states))
+    as_onnx = OnnxExpert(zoo.save_onnx(tmp_path / "hopper.onnx"), hopper.action_space)  # as handed to a peer
+    assert np.allclose(as_onnx.label(states, [{}] * 5), zoo.label(states, [{}] * 5), atol=1e-5)
 
 
 def test_bad_experts_and_tasks_are_refused_with_the_setting_to_change(tmp_path):

@@ -269,12 +269,12 @@ def greedy_function(learner: Learner, action_masks: bool) -> tuple[Callable, lis
     return greedy, shapes
 
 
-def policy_model(learner: Learner, action_masks: bool = False) -> bytes:
-    """The serialised ONNX model of `learner`'s greedy policy (see the module docstring)."""
-    greedy, shapes = greedy_function(learner, action_masks)
-    closed = jax.make_jaxpr(greedy)(*shapes)
-    input_names = ["observations", "action_masks"][: len(shapes)]
-    graph = _Graph(batch_input="observations")
+def function_model(function: Callable, shapes: list[jax.ShapeDtypeStruct], input_names: list[str],
+                   description: str) -> bytes:
+    """The serialised ONNX model of a JAX function of batched inputs (`shapes`, batch axis symbolic), with
+    one output named `actions`; raises `ValueError` naming any operation the export does not support."""
+    closed = jax.make_jaxpr(function)(*shapes)
+    graph = _Graph(batch_input=input_names[0])
     consts = [graph.const(np.asarray(c)) for c in closed.consts]
     (result,) = _emit(graph, closed.jaxpr, input_names, consts)
     out_aval = closed.jaxpr.outvars[0].aval
@@ -282,8 +282,7 @@ def policy_model(learner: Learner, action_masks: bool = False) -> bytes:
     live = _live_nodes(graph, ["actions"])
     missing = sorted({node.unsupported for node in live if node.unsupported is not None})
     if missing:
-        raise ValueError(f"{learner.config.get_type()}: its greedy action uses operations ONNX export does not "
-                         f"support ({', '.join(missing)}); save the learner with save() instead")
+        raise ValueError(f"{description}: uses operations ONNX export does not support ({', '.join(missing)})")
     used = {name for node in live for name in node.inputs}
     nodes = b"".join(length_delimited(1, _node(node)) for node in live)
     initializers = b"".join(length_delimited(5, _tensor(name, array))
@@ -291,9 +290,27 @@ def policy_model(learner: Learner, action_masks: bool = False) -> bytes:
     inputs = b"".join(length_delimited(11, _value_info(name, np.dtype(shape.dtype), ("batch", *shape.shape[1:])))
                       for name, shape in zip(input_names, shapes, strict=True))
     output = length_delimited(12, _value_info("actions", np.dtype(out_aval.dtype), ("batch", *out_aval.shape[1:])))
-    body = nodes + text_field(2, f"tether {learner.config.get_type()} greedy policy") + initializers + inputs + output
+    body = nodes + text_field(2, description) + initializers + inputs + output
     opset = length_delimited(8, text_field(1, "") + int_field(2, OPSET))
     return int_field(1, IR_VERSION) + text_field(2, "tether") + length_delimited(7, body) + opset
+
+
+def policy_model(learner: Learner, action_masks: bool = False) -> bytes:
+    """The serialised ONNX model of `learner`'s greedy policy (see the module docstring)."""
+    greedy, shapes = greedy_function(learner, action_masks)
+    try:
+        return function_model(greedy, shapes, ["observations", "action_masks"][: len(shapes)],
+                              f"tether {learner.config.get_type()} greedy policy")
+    except ValueError as err:
+        raise ValueError(f"{learner.config.get_type()}: its greedy action {str(err).split(': ', 1)[1]}; save the "
+                         "learner with save() instead") from None
+
+
+def save_function(function: Callable, observation_dim: int, path: str | Path, description: str) -> Path:
+    """Write a JAX function `observations [batch, observation_dim] -> actions` to `path` as ONNX, atomically
+    (a controller or a zoo policy handed to another library as an expert)."""
+    shapes = [jax.ShapeDtypeStruct((jax.export.symbolic_shape("b")[0], observation_dim), jnp.float32)]
+    return write_atomically(Path(path), function_model(function, shapes, ["observations"], description))
 
 
 def save_policy(learner: Learner, path: str | Path, action_masks: bool = False) -> Path:

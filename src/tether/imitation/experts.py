@@ -67,6 +67,21 @@ class ZooExpert:
         low, high = self.action_space.bounds
         return low + (self.policy.deterministic(observations) + 1.0) * 0.5 * (high - low)
 
+    def save_onnx(self, path: str | Path) -> Path:
+        """This expert as an ONNX policy file (`observations -> actions`), to hand to another library."""
+        import jax.numpy as jnp
+
+        from tether.export.onnx import save_function
+
+        low, high = (jnp.asarray(bound) for bound in self.action_space.bounds)
+
+        def act(observations):
+            hidden = observations
+            for kernel, bias in self.policy.layers:
+                hidden = jnp.maximum(hidden @ kernel + bias, 0.0)
+            return low + (jnp.tanh(hidden @ self.policy.mean[0] + self.policy.mean[1]) + 1.0) * 0.5 * (high - low)
+        return save_function(act, self.policy.observation_dim, path, self.source)
+
 
 @dataclass
 class OnnxExpert:
