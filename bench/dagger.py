@@ -130,6 +130,19 @@ def _expert_onnx(task_name: str, expert: Expert, path: Path) -> Path:
     raise ValueError(f"no ONNX form of {expert.source}")
 
 
+def labels_to(rows: list[dict[str, Any]], share: float) -> dict[str, dict[str, int | None]]:
+    """Per task and method, the fewest mean labels whose mean return reaches `share` of the expert's (None: never)."""
+    out: dict[str, dict[str, int | None]] = {}
+    for row in rows:
+        reached = row["return_mean"] >= share * row["expert_return"]
+        best = out.setdefault(row["task"], {}).get(row["method"])
+        if reached and (best is None or row["labels"] < best):
+            out[row["task"]][row["method"]] = row["labels"]
+        else:
+            out[row["task"]].setdefault(row["method"], None)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", default="cartpole,hopper,halfcheetah")
@@ -153,6 +166,7 @@ def main() -> None:
         if isinstance(expert, CallableExpert):
             expert.source = f"scripted:{task_name}"
         methods = ["dagger", "gated_dagger", "bc"] + (["imitation_dagger"] if args.peer else [])
+        reference = expert_return(expert, task, args.eval_episodes)
         budgets: dict[int, list[int]] = {}
         for method in methods:
             per_seed = []
@@ -182,9 +196,9 @@ def main() -> None:
                              "labels": int(round(np.mean([p["labels"] for p in at]))),
                              "return_mean": float(returns.mean()), "return_std": float(returns.std()),
                              "seeds": len(at), "wall_s": float(np.mean([p["wall_s"] for p in at])),
-                             "expert_return": expert_return(expert, task, args.eval_episodes)})
+                             "expert_return": reference})
     table = [{k: (round(v, 1) if isinstance(v, float) else v) for k, v in row.items()} for row in rows]
-    write_results(args.name, {"settings": settings, "seeds": seeds,
+    write_results(args.name, {"settings": settings, "seeds": seeds, "labels_to_90_percent": labels_to(rows, 0.9),
                               "peer": "imitation 1.0.1 SimpleDAggerTrainer (gymnasium 0.29, MuJoCo -v4 tasks)"
                               if args.peer else None}, table, title="DAgger: return against expert labels")
 

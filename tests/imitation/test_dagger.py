@@ -211,6 +211,12 @@ def test_bad_experts_and_tasks_are_refused_with_the_setting_to_change(tmp_path):
                      show_progress=False)
     with pytest.raises(ConfigError, match="ensemble_size"):
         DiscreteDAggerConfig(query="uncertain")
+    import gymnasium as gym
+
+    from tether.imitation import task_from_env
+
+    with pytest.raises(ConfigError, match=r"env: mine could not be built \(NameNotFound"):
+        task_from_env(lambda **kw: gym.make("NoSuchTask-v0", **kw), "mine")
 
 
 def test_cli_runs_dagger_and_refuses_it_in_train(tmp_path):

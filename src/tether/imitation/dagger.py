@@ -23,14 +23,17 @@ A run killed at any point continues from its last file, to the same result: roll
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -186,7 +189,7 @@ def _rollout(task: InteractiveTask, expert: Expert, config: AnyDAggerConfig, pol
     the expert instead with probability `beta` (when it answers at once); without a policy, in round 0, the
     expert acts, or a uniform choice when the expert is a person. Round 0 stops when the budget runs out."""
     space = task.action_space
-    envs = [task.make_env(**({"render_mode": "rgb_array"} if frames else {})) for _ in range(episodes)]
+    envs, frames = _rollout_envs(task, episodes, frames)
     rng = np.random.default_rng([seed, round])
     out = _Rollout([], [], [], [], [], [], 0, [])
     observations: list[np.ndarray] = []
@@ -248,6 +251,24 @@ def _rollout(task: InteractiveTask, expert: Expert, config: AnyDAggerConfig, pol
             env.close()
     out.returns = returns.tolist()
     return out
+
+
+def _rollout_envs(task: InteractiveTask, episodes: int, frames: bool) -> tuple[list[gym.Env], bool]:
+    """The rollout's environments, rendering RGB frames when asked and possible (on a machine without a
+    display MuJoCo renders through EGL); without frames, with a warning, when rendering fails."""
+    if frames:
+        if not os.environ.get("DISPLAY") and not os.environ.get("MUJOCO_GL"):
+            os.environ["MUJOCO_GL"] = "egl"  # headless: GLFW needs a display
+        try:
+            envs = [task.make_env(render_mode="rgb_array") for _ in range(episodes)]
+            envs[0].reset(seed=0)
+            if np.asarray(envs[0].render()).ndim != 3:
+                raise ValueError("render() returned no RGB image")
+            return envs, True
+        except Exception as err:  # a renderer's failure is the machine's, not the run's: go on without frames
+            warnings.warn(f"frames: {task.name} cannot render here ({str(err)[:120]}); the labelling page shows "
+                          "the observation fields only (set MUJOCO_GL=egl or osmesa for MuJoCo tasks)", stacklevel=3)
+    return [task.make_env() for _ in range(episodes)], False
 
 
 def _uniform(space, masks: np.ndarray | None, n: int, rng: np.random.Generator) -> np.ndarray:
