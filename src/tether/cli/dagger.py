@@ -45,12 +45,12 @@ def dagger(
         return
     if env is None:
         raise ConfigError("--env", "names no task", "pass --env hopper, --env cartpole, --env tightrope, ...")
-    from tether.algos.dagger import DAggerConfig, DiscreteDAggerConfig
+    from tether.algos.registry import get_algo
     from tether.imitation import expert_from_spec, resolve_task, train_dagger
 
     task = resolve_task(env)
     chosen = expert_from_spec(expert, task)
-    cls = DiscreteDAggerConfig if task.action_space.is_discrete else DAggerConfig
+    cls = get_algo("discrete_dagger" if task.action_space.is_discrete else "dagger").config_cls
     settings: dict = {"rounds": rounds, "episodes_per_round": episodes, "steps_per_round": steps,
                       "label_budget": label_budget, "query": query, "beta": beta}
     if query == "uncertain":
@@ -62,7 +62,9 @@ def dagger(
         from tether.sources import resolve
 
         demonstrations = resolve(demos, show_progress=True).dataset
-    result = train_dagger(cls(**settings), task, chosen, out, demonstrations=demonstrations, seed=seed, wait=wait)
+    config = cls(**settings)
+    result = train_dagger(config, task, chosen, out, demonstrations=demonstrations, seed=seed,  # type: ignore[arg-type]
+                          wait=wait)
     if not result.finished:
         console.print(f"{result.pending} state(s) of {out} await labels: `tether dagger label --run-dir {out}`, "
                       f"or `tether dagger export` then `import`; run this command again to continue")
