@@ -95,18 +95,26 @@ class Discriminator:
         self._step = jax.jit(self._step_fn)
         self._logits = jax.jit(self._logits_fn)
 
+    def _scaled(self, state: DiscriminatorState, x: jax.Array) -> jax.Array:
+        return (x - state.input_mean) / state.input_std
+
+    def _net_logits(self, params: Any, scaled: jax.Array) -> jax.Array:
+        return cast(jax.Array, self.net.apply({"params": params}, scaled))[..., 0]
+
     def _logits_fn(self, params: Any, state: DiscriminatorState, x: jax.Array) -> jax.Array:
-        out = cast(jax.Array, self.net.apply({"params": params}, (x - state.input_mean) / state.input_std))
-        return out[..., 0]
+        return self._net_logits(params, self._scaled(state, x))
 
     def _step_fn(self, state: DiscriminatorState, expert: jax.Array, policy: jax.Array, key: jax.Array):
+        expert, policy = self._scaled(state, expert), self._scaled(state, policy)
+
         def loss_fn(params):
-            expert_logits = self._logits_fn(params, state, expert)
-            policy_logits = self._logits_fn(params, state, policy)
+            expert_logits, policy_logits = self._net_logits(params, expert), self._net_logits(params, policy)
             bce = jnp.mean(jax.nn.softplus(-expert_logits)) + jnp.mean(jax.nn.softplus(policy_logits))
+            # the penalty is on the gradient in standardised units, so a feature the expert barely varies
+            # (an upright pole's angle) is not penalised by the inverse of its tiny spread
             mix = jax.random.uniform(key, (len(expert), 1))
             between = mix * expert + (1 - mix) * policy
-            grads = jax.vmap(jax.grad(lambda x: self._logits_fn(params, state, x[None])[0]))(between)
+            grads = jax.vmap(jax.grad(lambda z: self._net_logits(params, z[None])[0]))(between)
             penalty = jnp.mean(jnp.sum(grads**2, -1))
             accuracy = 0.5 * (jnp.mean(expert_logits > 0) + jnp.mean(policy_logits < 0))
             return bce + self.gradient_penalty * penalty, {"disc_loss": bce, "disc_penalty": penalty,
@@ -161,9 +169,9 @@ def train_gail(config: GAILConfig, task: InteractiveTask | str, demonstrations: 
     key = jax.random.PRNGKey(seed + 7)
     history: list[dict[str, Any]] = []
 
-    def reward(observations: np.ndarray, actions: np.ndarray, next_observations: np.ndarray) -> np.ndarray:
-        inputs = discriminator_inputs(observations, actions, next_observations, task.action_space,
-                                      config.observation_only)
+    def reward(transitions: dict[str, np.ndarray]) -> np.ndarray:
+        inputs = discriminator_inputs(transitions["observations"], transitions["actions"],
+                                      transitions["next_observations"], task.action_space, config.observation_only)
         return np.logaddexp(0.0, discriminator.logits(inputs))  # -log(1 - D) = softplus(f)
 
     def after_update(ppo: PPO, metrics: dict[str, Any]) -> None:

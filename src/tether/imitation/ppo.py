@@ -6,8 +6,8 @@ update is one jitted function: GAE over the rollout, then `n_epochs` passes of s
 in a `lax.scan` (clipped ratio objective, optional value clipping, entropy bonus, global gradient-norm
 clipping). Observations are standardised by running statistics, advantages per minibatch.
 
-`reward_fn(observations, actions, next_observations) -> rewards` replaces the environment's reward
-(GAIL's and AIRL's learned rewards); the environment's own returns are still reported.
+`reward_fn(transitions) -> rewards` replaces the environment's reward (GAIL's and AIRL's learned rewards);
+the environment's own returns are still reported.
 
 Differences from Stable-Baselines3's PPO (imitation's generator): the same objective and defaults
 (2048 steps per rollout over all envs, 10 epochs, minibatch 64, lr 3e-4, clip 0.2, GAE 0.95), but a
@@ -34,7 +34,9 @@ from tether.data import ActionSpace
 from tether.errors import ConfigError
 from tether.imitation.tasks import InteractiveTask
 
-RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+RewardFn = Callable[[dict[str, np.ndarray]], np.ndarray]
+"""`transitions -> rewards [N]`; transitions holds `observations`, `actions` (as executed), `next_observations`,
+`terminations` and `log_probs` (the policy's, of the sampled action), each with N rows."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -244,21 +246,22 @@ class PPO:
                 columns[name].append(np.asarray(value))
             self.observations = nxt
         data = {k: np.stack(v) for k, v in columns.items()}
-        flat_obs, flat_next = data["obs"].reshape(-1, data["obs"].shape[-1]), data["next_obs"].reshape(
-            -1, data["obs"].shape[-1])
-        flat_act = data["act"].reshape(c.n_steps * c.n_envs, *data["act"].shape[2:])
+        n, dim = c.n_steps * c.n_envs, data["obs"].shape[-1]
+        transitions = {"observations": data["obs"].reshape(n, dim),
+                       "actions": self._env_actions(data["act"].reshape(n, *data["act"].shape[2:])),
+                       "next_observations": data["next_obs"].reshape(n, dim),
+                       "terminations": data["term"].reshape(n), "ends": data["end"].reshape(n),
+                       "log_probs": data["logp"].reshape(n)}
         rewards = np.asarray(data["reward"], np.float32)
         if self.reward_fn is not None:
-            rewards = np.asarray(self.reward_fn(flat_obs, self._env_actions(flat_act), flat_next),
-                                 np.float32).reshape(c.n_steps, c.n_envs)
-        next_values = np.asarray(self._values(self.state, flat_next)).reshape(c.n_steps, c.n_envs)
-        self.steps_done += c.n_steps * c.n_envs
+            rewards = np.asarray(self.reward_fn(transitions), np.float32).reshape(c.n_steps, c.n_envs)
+        next_values = np.asarray(self._values(self.state, transitions["next_observations"])).reshape(c.n_steps,
+                                                                                                     c.n_envs)
+        self.steps_done += n
         rollout = Rollout(jnp.asarray(data["obs"]), jnp.asarray(data["act"]), jnp.asarray(data["logp"]),
                           jnp.asarray(data["value"]), jnp.asarray(rewards), jnp.asarray(next_values),
                           jnp.asarray(data["term"], jnp.float32), jnp.asarray(data["end"], jnp.float32))
-        return rollout, {"observations": flat_obs, "actions": self._env_actions(flat_act),
-                         "next_observations": flat_next, "terminations": data["term"].reshape(-1),
-                         "ends": data["end"].reshape(-1)}
+        return rollout, transitions
 
     def _update_fn(self, state: PPOState, rollout: Rollout, key: jax.Array):
         c = self.config
