@@ -6,13 +6,15 @@ import jax
 import numpy as np
 import pytest
 
+from tether.algos.gail import GAILConfig
+from tether.algos.ppo import PPOConfig
 from tether.data import ActionSpace
 from tether.envs.classic import make_classic_logs
 from tether.envs.finite import mix_with_uniform
 from tether.envs.tightrope import expert_table, tightrope
 from tether.errors import ConfigError, DatasetError
-from tether.imitation.gail import Discriminator, GAILConfig, discriminator_inputs, train_gail
-from tether.imitation.ppo import PPO, PPOConfig, Rollout, gae
+from tether.imitation.gail import Discriminator, discriminator_inputs, train_gail
+from tether.imitation.ppo import PPO, Rollout, gae
 from tether.imitation.tasks import resolve_task
 
 

@@ -7,8 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tether.algos.airl import AIRLConfig
 from tether.errors import ConfigError, ModelFileError
-from tether.imitation.airl import AIRLConfig, AIRLDiscriminator, SavedReward, Transitions
+from tether.imitation.airl import AIRLDiscriminator, SavedReward, Transitions
 
 GAMMA = 0.9
 REWARD = np.array([1.0, 0.0, 0.0, 0.5, 0.0, 0.0, 2.0])  # seven states in a row

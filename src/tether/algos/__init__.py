@@ -33,6 +33,7 @@ Example:
     True
 """
 
+from tether.algos.airl import AIRLConfig
 from tether.algos.bc import BCConfig
 from tether.algos.bcq import BCQConfig
 from tether.algos.config import LearnerConfig
@@ -55,19 +56,20 @@ from tether.algos.evaluators import (
     TDErrorEvaluator,
     TrueValueEvaluator,
 )
+from tether.algos.gail import GAILConfig
 from tether.algos.iql import IQLConfig
 from tether.algos.mopo import MOPOConfig
 from tether.algos.morel import MOReLConfig
-from tether.algos.registry import algos_for, get_algo, load_learner, registered_algos
+from tether.algos.ppo import PPOConfig
+from tether.algos.registry import algos_for, get_algo, get_interactive, load_learner, registered_algos
 from tether.algos.td3_plus_bc import TD3PlusBCConfig
 
 __all__ = [
-    "AverageValueEstimationEvaluator", "BCConfig", "BCQConfig", "CQLConfig", "CompareContinuousActionDiffEvaluator",
-    "CompareDiscreteActionMatchEvaluator", "ContinuousActionDiffEvaluator", "DiscountedSumOfAdvantageEvaluator",
-    "DAggerConfig", "DiscreteActionMatchEvaluator", "DiscreteBCConfig", "DiscreteBCQConfig", "DiscreteCQLConfig",
-    "DiscreteDAggerConfig",
-    "EnvironmentEvaluator", "IQLConfig", "InitialStateValueEstimationEvaluator", "Learner", "LearnerConfig",
-    "MOPOConfig", "MOReLConfig",
-    "SoftOPCEvaluator", "TD3PlusBCConfig", "TDErrorEvaluator", "TrainingDivergedError", "TrueValueEvaluator",
-    "algos_for", "get_algo", "load_learner", "registered_algos",
+    "AIRLConfig", "AverageValueEstimationEvaluator", "BCConfig", "BCQConfig", "CQLConfig",
+    "CompareContinuousActionDiffEvaluator", "CompareDiscreteActionMatchEvaluator", "ContinuousActionDiffEvaluator",
+    "DAggerConfig", "DiscountedSumOfAdvantageEvaluator", "DiscreteActionMatchEvaluator", "DiscreteBCConfig",
+    "DiscreteBCQConfig", "DiscreteCQLConfig", "DiscreteDAggerConfig", "EnvironmentEvaluator", "GAILConfig",
+    "IQLConfig", "InitialStateValueEstimationEvaluator", "Learner", "LearnerConfig", "MOPOConfig", "MOReLConfig",
+    "PPOConfig", "SoftOPCEvaluator", "TD3PlusBCConfig", "TDErrorEvaluator", "TrainingDivergedError",
+    "TrueValueEvaluator", "algos_for", "get_algo", "get_interactive", "load_learner", "registered_algos",
 ]

@@ -105,3 +105,21 @@ class AlgoSpec:
             raise DatasetError("actions", f"{self.name} learns {self.action_space} actions but this dataset's "
                                f"actions are {dataset_kind}", f"{fit}, or declare --action-space "
                                f"{self.action_space} if the actions were read as the wrong kind")
+
+
+@dataclass(frozen=True)
+class InteractiveSpec:
+    """A learner that trains a policy by acting in an environment against a learned reward (GAIL, AIRL):
+    its name, config class (`tether.algos.ppo.OnPolicyConfig`), one line for the command line's help, and
+    the action kinds it learns. Its loop lives in `tether.imitation`; the engine does not fit it on a log.
+    """
+
+    name: str
+    config_cls: Any  # an OnPolicyConfig subclass (tether.algos.ppo; importing it here would be a cycle)
+    summary: str
+    action_spaces: tuple[str, ...] = ("continuous", "discrete")
+
+    def __post_init__(self) -> None:
+        if self.config_cls.TYPE != self.name:
+            raise ValueError(f"{self.config_cls.__name__}.TYPE is {self.config_cls.TYPE!r}, but its spec is named "
+                             f"{self.name!r}")

@@ -1,6 +1,10 @@
 """The one list of tether's learners. Adding a learner: its file (ending in `SPEC = AlgoSpec(...)`),
 one line in `ALGORITHMS` below, and its own tests; the command line's choices and help, `tether run`'s
 candidates, `tether.d3rlpy`'s names and the contract test all read this list.
+
+`INTERACTIVE` lists the learners that train by acting in an environment against a learned reward
+(GAIL, AIRL: `SPEC = InteractiveSpec(...)`); the engine does not fit them on a log, so they are never
+`tether train` algorithms or `tether run` candidates, and `tether gail` / `tether airl` build them.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.algos import (
+    airl,
     bc,
     bcq,
     cql,
@@ -17,12 +22,13 @@ from tether.algos import (
     discrete_bc,
     discrete_bcq,
     discrete_cql,
+    gail,
     iql,
     mopo,
     morel,
     td3_plus_bc,
 )
-from tether.algos.base import AlgoSpec
+from tether.algos.base import AlgoSpec, InteractiveSpec
 from tether.algos.config import LearnerConfig
 from tether.algos.engine import Learner
 from tether.algos.model_file import read_model_file
@@ -44,13 +50,31 @@ ALGORITHMS: dict[str, AlgoSpec] = {spec.name: spec for spec in (
     dagger.DISCRETE_SPEC,
 )}
 
+INTERACTIVE: dict[str, InteractiveSpec] = {spec.name: spec for spec in (gail.SPEC, airl.SPEC)}
+
 
 def get_algo(name: str) -> AlgoSpec:
     """The algorithm `name` (raises `ConfigError` naming the closest known name)."""
+    if name in INTERACTIVE:
+        raise ConfigError("algorithm", f"{name} learns by acting in an environment, not from a log alone",
+                          f"run `tether {name} --env TASK --demos DATA` (Python: tether.imitation.train_{name})")
     if name not in ALGORITHMS:
         raise ConfigError("algorithm", f"unknown algorithm {name!r}{did_you_mean(str(name), ALGORITHMS)}",
                           f"choose one of {sorted(ALGORITHMS)}")
     return ALGORITHMS[name]
+
+
+def get_interactive(name: str) -> InteractiveSpec:
+    """The environment-trained learner `name` (`"gail"`, `"airl"`; raises `ConfigError` naming the closest)."""
+    if name not in INTERACTIVE:
+        raise ConfigError("algorithm", f"unknown learner {name!r}{did_you_mean(str(name), INTERACTIVE)}",
+                          f"choose one of {sorted(INTERACTIVE)}")
+    return INTERACTIVE[name]
+
+
+def interactive_config_from_json(data: dict[str, Any]) -> Any:
+    """Rebuild a GAIL or AIRL config from `OnPolicyConfig.to_json`'s output."""
+    return get_interactive(str(data.get("type"))).config_cls.from_json(data)
 
 
 def registered_algos() -> list[str]:

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from tether.algos.registry import ALGORITHMS
 from tether.cli._common import _command, _debug, console, progress_console
+from tether.cli.adversarial import airl_app, gail_app
 from tether.cli.dagger import dagger_app
 from tether.errors import ConfigError
 
@@ -24,6 +25,8 @@ app = typer.Typer(help="Learn decision policies from logged data, tethered to th
 datasets_app = typer.Typer(help="Built-in D4RL-style datasets, regenerated locally.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(dagger_app, name="dagger")
+app.add_typer(gail_app, name="gail")
+app.add_typer(airl_app, name="airl")
 ALGO_HELP = "The algorithm: " + "; ".join(f"{name} ({spec.action_space})" for name, spec in ALGORITHMS.items())
 DATA_HELP = "A file (.parquet, .csv, .npz, D4RL .hdf5), a Minari dataset, a built-in name or a scenario."
 ACTION_SPACE_HELP = "discrete, continuous, or auto (infer: one column of whole numbers 0..255 is discrete)."

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -28,42 +28,18 @@ import numpy as np
 import optax
 from flax import serialization, struct
 
+from tether._progress import StageProgress
+from tether.algos.airl import AIRLConfig
 from tether.algos.model_file import read_model_file, write_model_file
+from tether.algos.ppo import PPOConfig
 from tether.data import LoggedDataset
-from tether.errors import ConfigError
+from tether.imitation.adversarial import run_adversarial
 from tether.imitation.gail import demonstration_inputs
-from tether.imitation.ppo import PPO, PPOConfig
+from tether.imitation.ppo import PPO
 from tether.imitation.tasks import InteractiveTask, resolve_task
 from tether.nets import MLP
 
 REWARD_FILE = "airl-reward"
-
-
-@dataclass(frozen=True, kw_only=True)
-class AIRLConfig:
-    """AIRL's settings.
-
-    Args:
-        ppo: the generator's PPO settings (its `gamma` is also the shaping's discount).
-        total_steps: environment steps of the whole run.
-        reward_hidden_dims, potential_hidden_dims: widths of g's and h's ReLU MLPs.
-        disc_learning_rate: Adam step size of g and h.
-        disc_updates: discriminator minibatches after each PPO rollout.
-        disc_batch_size: expert and policy transitions per minibatch (each).
-    """
-
-    ppo: PPOConfig = field(default_factory=PPOConfig)
-    total_steps: int = 200_000
-    reward_hidden_dims: tuple[int, ...] = (32,)
-    potential_hidden_dims: tuple[int, ...] = (32, 32)
-    disc_learning_rate: float = 3e-4
-    disc_updates: int = 4
-    disc_batch_size: int = 256
-
-    def __post_init__(self) -> None:
-        for name in ("total_steps", "disc_updates", "disc_batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(name, f"must be positive, got {getattr(self, name)}", f"set {name} to 1 or more")
 
 
 class ShapedReward(nn.Module):
@@ -163,6 +139,11 @@ class SavedReward:
         self.mean, self.std = jnp.asarray(state["obs_mean"]), jnp.asarray(state["obs_std"])
         self._g = jax.jit(self._reward)
 
+    @property
+    def observation_dim(self) -> int:
+        """Observation fields the reward scores."""
+        return int(self.mean.shape[0])
+
     def _reward(self, observations: jax.Array) -> jax.Array:
         output = cast(jax.Array, self.net.apply({"params": self.params}, (observations - self.mean) / self.std))
         return output[:, 0]
@@ -187,48 +168,69 @@ def _sampled(transitions: dict[str, np.ndarray], rows: np.ndarray, log_pi: np.nd
                        jnp.asarray(log_pi, jnp.float32), jnp.full(len(rows), 1.0 / len(rows), jnp.float32))
 
 
-def train_airl(config: AIRLConfig, task: InteractiveTask | str, demonstrations: LoggedDataset, seed: int = 0,
-               on_update: Callable[[dict[str, Any]], None] | None = None) -> AIRLResult:
-    """Train a PPO policy and AIRL's reward together until `config.total_steps` environment steps."""
-    task = resolve_task(task) if isinstance(task, str) else task
-    demonstration_inputs(demonstrations, task, observation_only=False)  # the spaces must match the task's
-    steps = demonstrations.transitions()
-    expert = {"observations": steps.observations, "next_observations": steps.next_observations,
-              "terminations": steps.terminations.astype(np.float32), "actions": steps.actions}
-    discriminator = AIRLDiscriminator(demonstrations.observation_dim, config, steps.observations, config.ppo.gamma,
-                                      seed)
-    rng = np.random.default_rng(seed)
-    history: list[dict[str, Any]] = []
-    policy: PPO
+class AIRLAdversary:
+    """AIRL's side of a run: the reward log D - log(1 - D) = f - log pi and the updates of g and h."""
 
-    def reward(transitions: dict[str, np.ndarray]) -> np.ndarray:  # log D - log(1 - D) = f - log pi
-        rows = np.arange(len(transitions["observations"]))
-        return discriminator.shaped(_sampled(transitions, rows, transitions["log_probs"])) - transitions["log_probs"]
+    def __init__(self, config: AIRLConfig, task: InteractiveTask, demonstrations: LoggedDataset, seed: int):
+        self.config = config
+        demonstration_inputs(demonstrations, task, observation_only=False)  # the spaces must match the task's
+        steps = demonstrations.transitions()
+        self.expert = {"observations": steps.observations, "next_observations": steps.next_observations,
+                       "terminations": steps.terminations.astype(np.float32), "actions": steps.actions}
+        self.discriminator = AIRLDiscriminator(demonstrations.observation_dim, config, steps.observations,
+                                               config.ppo.gamma, seed)
+        self.rng = np.random.default_rng(seed)
 
-    def after_update(ppo: PPO, metrics: dict[str, Any]) -> None:
-        generated = metrics.pop("transitions")
-        record: dict[str, Any] = {}
-        for _ in range(config.disc_updates):
-            size = min(config.disc_batch_size, len(expert["observations"]), len(generated["observations"]))
-            expert_rows = rng.integers(len(expert["observations"]), size=size)
-            policy_rows = rng.integers(len(generated["observations"]), size=size)
+    def reward(self, transitions: dict[str, np.ndarray]) -> np.ndarray:
+        log_pi = transitions["log_probs"]
+        return self.discriminator.shaped(_sampled(transitions, np.arange(len(log_pi)), log_pi)) - log_pi
+
+    def update(self, ppo: PPO, transitions: dict[str, np.ndarray]) -> dict[str, float]:
+        record: dict[str, float] = {}
+        expert = self.expert
+        for _ in range(self.config.disc_updates):
+            size = min(self.config.disc_batch_size, len(expert["observations"]), len(transitions["observations"]))
+            expert_rows = self.rng.integers(len(expert["observations"]), size=size)
+            policy_rows = self.rng.integers(len(transitions["observations"]), size=size)
             expert_log_pi = ppo.policy_log_prob(expert["observations"][expert_rows], expert["actions"][expert_rows])
-            policy_log_pi = ppo.policy_log_prob(generated["observations"][policy_rows],
-                                                generated["actions"][policy_rows])
-            record = discriminator.update(_sampled(expert, expert_rows, expert_log_pi),
-                                          _sampled(generated, policy_rows, policy_log_pi))
-        record.update(metrics, steps=ppo.steps_done, env_return=ppo.recent_return())
-        history.append(record)
-        if on_update is not None:
-            on_update(record)
+            policy_log_pi = ppo.policy_log_prob(transitions["observations"][policy_rows],
+                                                transitions["actions"][policy_rows])
+            record = self.discriminator.update(_sampled(expert, expert_rows, expert_log_pi),
+                                               _sampled(transitions, policy_rows, policy_log_pi))
+        return record
 
-    policy = PPO(config.ppo, task, seed, reward_fn=reward)
-    policy.learn(config.total_steps, after_update)
-    return AIRLResult(policy, discriminator, history)
+    def checkpoint(self) -> dict[str, Any]:
+        return {"state": serialization.to_state_dict(jax.device_get(self.discriminator.state)),
+                "rng": self.rng.bit_generator.state}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        self.discriminator.state = serialization.from_state_dict(self.discriminator.state, saved["state"])
+        self.rng.bit_generator.state = saved["rng"]
+
+
+def train_airl(config: AIRLConfig, task: InteractiveTask | str, demonstrations: LoggedDataset, seed: int = 0,
+               on_update: Callable[[dict[str, Any]], None] | None = None, run_dir: str | Path | None = None,
+               show_progress: bool = False, tensorboard_dir: str | Path | None = None) -> AIRLResult:
+    """Train a PPO policy and AIRL's reward together until `config.total_steps` environment steps; with
+    `run_dir`, checkpointed there, resumed from it, and the reward saved as `reward.tether`."""
+    task = resolve_task(task) if isinstance(task, str) else task
+    adversary = AIRLAdversary(config, task, demonstrations, seed)
+    policy, history = run_adversarial(config, task, demonstrations, adversary, seed, run_dir, show_progress,
+                                      tensorboard_dir, on_update)
+    if run_dir is not None:
+        adversary.discriminator.save_reward(Path(run_dir) / "reward.tether")
+    return AIRLResult(policy, adversary.discriminator, history)
 
 
 def train_on_reward(config: PPOConfig, task: InteractiveTask | str, reward: SavedReward | Callable[[np.ndarray],
-                    np.ndarray], total_steps: int, seed: int = 0) -> PPO:
-    """A fresh PPO policy trained on a recovered state-only reward g(s) alone (AIRL's transfer test)."""
+                    np.ndarray], total_steps: int, seed: int = 0, run_dir: str | Path | None = None,
+                    show_progress: bool = False) -> PPO:
+    """A fresh PPO policy trained on a recovered state-only reward g(s) alone (AIRL's transfer test); with
+    `run_dir`, its greedy policy is saved there as `policy.tether`."""
     task = resolve_task(task) if isinstance(task, str) else task
-    return PPO(config, task, seed, reward_fn=lambda t: reward(t["observations"])).learn(total_steps)
+    ppo = PPO(config, task, seed, reward_fn=lambda t: reward(t["observations"]))
+    with StageProgress(f"PPO on a saved reward, {task.name}", total_steps, show_progress) as progress:
+        ppo.learn(total_steps, lambda learner, _: progress.advance(learner.steps_done - progress.done))
+    if run_dir is not None:
+        ppo.policy().save(Path(run_dir) / "policy.tether", "airl-transfer")
+    return ppo

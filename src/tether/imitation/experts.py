@@ -20,10 +20,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from tether.data import ActionSpace
+from tether.data import ActionSpace, LoggedDataset
 from tether.envs.finite import FiniteMDP
 from tether.errors import ConfigError, DatasetError
-from tether.imitation.tasks import InteractiveTask
+from tether.imitation.tasks import InteractiveTask, observation_array
 
 
 class Expert(Protocol):
@@ -227,3 +227,36 @@ def checked_labels(actions: Any, n_rows: int, space: ActionSpace, source: str) -
                            f"[{low.tolist()}, {high.tolist()}]", "return actions within the task's bounds",
                            where=f"row {outside[0]}")
     return np.clip(values, low, high)
+
+
+def expert_demonstrations(task: InteractiveTask, expert: Expert, episodes: int, seed: int = 0) -> LoggedDataset:
+    """`episodes` episodes of `expert` acting in `task` as a `LoggedDataset` (terminations and time limits kept
+    apart; the successor of every step recorded)."""
+    if not expert.synchronous:
+        raise ConfigError("expert", f"{expert.source} answers later, so it cannot act in demonstrations",
+                          "pass recorded demonstrations (--demos) or an expert that answers at once")
+    space = task.action_space
+    columns: dict[str, list[Any]] = {k: [] for k in ("obs", "act", "reward", "term", "trunc", "next")}
+    starts = []
+    for episode in range(episodes):
+        env = task.make_env()
+        try:
+            obs, info = env.reset(seed=seed * 1_000_003 + episode)
+            starts.append(len(columns["obs"]))
+            done = False
+            while not done:
+                observation = observation_array(obs)
+                action = checked_labels(expert.label(observation[None], [dict(info)]), 1, space, expert.source)[0]
+                obs, reward, terminated, truncated, info = env.step(int(action) if space.is_discrete else action)
+                for name, value in zip(columns, (observation, action, float(reward), bool(terminated),
+                                                 bool(truncated), observation_array(obs)), strict=True):
+                    columns[name].append(value)
+                done = bool(terminated or truncated)
+        finally:
+            env.close()
+    return LoggedDataset(observations=np.stack(columns["obs"]), actions=np.asarray(columns["act"]),
+                         rewards=np.asarray(columns["reward"], np.float32),
+                         terminations=np.asarray(columns["term"], bool), truncations=np.asarray(columns["trunc"], bool),
+                         episode_starts=np.asarray(starts, np.int64), action_space=space,
+                         next_observations=np.stack(columns["next"]),
+                         metadata={"source": f"{expert.source} demonstrations in {task.name}"})

@@ -4,8 +4,10 @@ A discriminator D(s, a) = sigmoid(f(s, a)) learns to tell the expert's transitio
 policy's (label 0); PPO maximises the reward -log(1 - D) = softplus(f). At the optimum of the
 discriminator for a fixed policy, D* = rho_E / (rho_E + rho_pi), so the policy is pushed toward the
 expert's occupancy. `observation_only=True` discriminates (s, s') instead, for demonstrations without
-actions. Time limits are not terminations: a truncated demonstration's last step is an ordinary
-transition (no absorbing state is learned for it).
+actions. Time limits are not terminations: PPO bootstraps through them. With `absorbing=True` a
+termination leads to an absorbing state (Kostrikov et al., 2019) that the discriminator judges like any
+input (an indicator column), and PPO receives its reward for the rest of time at the terminating step;
+without it, the positive reward softplus(f) favours longer episodes, as in `imitation`.
 
 Differences from `imitation`'s GAIL (1.0.1): a zero-centred gradient penalty on interpolates of expert
 and policy inputs (`gradient_penalty`, 0 to disable) keeps the discriminator from saturating;
@@ -15,54 +17,24 @@ normalisation of both); one discriminator pass of `disc_updates` minibatches aft
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax import struct
+from flax import serialization, struct
 
+from tether.algos.gail import GAILConfig
 from tether.data import ActionSpace, LoggedDataset
-from tether.errors import ConfigError, DatasetError
-from tether.imitation.ppo import PPO, PPOConfig
+from tether.errors import DatasetError
+from tether.imitation.adversarial import run_adversarial
+from tether.imitation.ppo import PPO
 from tether.imitation.tasks import InteractiveTask, resolve_task
 from tether.nets import MLP
-
-
-@dataclass(frozen=True, kw_only=True)
-class GAILConfig:
-    """GAIL's settings.
-
-    Args:
-        ppo: the generator's PPO settings.
-        total_steps: environment steps of the whole run.
-        disc_hidden_dims: the discriminator's ReLU MLP widths.
-        disc_learning_rate: its Adam step size.
-        disc_updates: discriminator minibatches after each PPO rollout.
-        disc_batch_size: expert and policy transitions per minibatch (each).
-        gradient_penalty: weight of the zero-centred gradient penalty on interpolated inputs.
-        observation_only: discriminate (s, s') rather than (s, a).
-    """
-
-    ppo: PPOConfig = field(default_factory=PPOConfig)
-    total_steps: int = 200_000
-    disc_hidden_dims: tuple[int, ...] = (64, 64)
-    disc_learning_rate: float = 3e-4
-    disc_updates: int = 4
-    disc_batch_size: int = 256
-    gradient_penalty: float = 1.0
-    observation_only: bool = False
-
-    def __post_init__(self) -> None:
-        for name in ("total_steps", "disc_updates", "disc_batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(name, f"must be positive, got {getattr(self, name)}", f"set {name} to 1 or more")
-        if self.gradient_penalty < 0:
-            raise ConfigError("gradient_penalty", f"must be >= 0, got {self.gradient_penalty}", "use 0 or more")
 
 
 class DiscriminatorState(struct.PyTreeNode):
@@ -145,7 +117,7 @@ class GAILResult:
 
 
 def demonstration_inputs(demonstrations: LoggedDataset, task: InteractiveTask, observation_only: bool) -> np.ndarray:
-    """The discriminator's expert inputs, checked against the task's spaces."""
+    """The discriminator's expert inputs (without the absorbing column), checked against the task's spaces."""
     space = task.action_space
     if demonstrations.observation_dim != len(task.observation_names):
         raise DatasetError("demonstrations", f"observations have {demonstrations.observation_dim} fields, "
@@ -153,47 +125,88 @@ def demonstration_inputs(demonstrations: LoggedDataset, task: InteractiveTask, o
     if demonstrations.action_space.kind != space.kind or demonstrations.action_space.action_dim != space.action_dim:
         raise DatasetError("demonstrations", f"actions {demonstrations.action_space.to_json()} do not match "
                            f"{task.name}'s {space.to_json()}", "pass demonstrations of this task")
+    if space.is_discrete and demonstrations.action_space.n != space.n:
+        raise DatasetError("demonstrations", f"choose among {demonstrations.action_space.n} actions, {task.name} "
+                           f"among {space.n}", "pass demonstrations of this task")
     transitions = demonstrations.transitions()
     return discriminator_inputs(transitions.observations, transitions.actions, transitions.next_observations, space,
                                 observation_only)
 
 
+def with_absorbing(inputs: np.ndarray, terminations: np.ndarray) -> np.ndarray:
+    """`inputs` with an absorbing-indicator column of zeros, plus one absorbing row (zeros, indicator 1) per
+    termination: the successor every terminated episode stays in (a time limit adds none)."""
+    real = np.concatenate([inputs, np.zeros((len(inputs), 1), np.float32)], 1)
+    absorbing = np.zeros((int(np.sum(terminations > 0)), inputs.shape[1] + 1), np.float32)
+    absorbing[:, -1] = 1.0
+    return np.concatenate([real, absorbing], 0)
+
+
+class GAILAdversary:
+    """GAIL's side of a run: the reward softplus(f) = -log(1 - D) and the discriminator's updates."""
+
+    def __init__(self, config: GAILConfig, task: InteractiveTask, demonstrations: LoggedDataset, seed: int):
+        self.config, self.task = config, task
+        expert = demonstration_inputs(demonstrations, task, config.observation_only)
+        if config.absorbing:
+            expert = with_absorbing(expert, demonstrations.transitions().terminations)
+        self.expert = expert
+        self.discriminator = Discriminator(expert.shape[1], config.disc_hidden_dims, config.disc_learning_rate,
+                                           config.gradient_penalty, expert, seed)
+        if config.absorbing:  # standardise by the real rows; the indicator stays 0 or 1
+            real = expert[expert[:, -1] == 0, :-1]
+            mean, std = np.append(real.mean(0), 0.0), np.append(np.maximum(real.std(0), 1e-3), 1.0)
+            self.discriminator.state = self.discriminator.state.replace(input_mean=jnp.asarray(mean, jnp.float32),
+                                                                        input_std=jnp.asarray(std, jnp.float32))
+        self.rng = np.random.default_rng(seed)
+        self.key = jax.random.PRNGKey(seed + 7)
+
+    def _inputs(self, transitions: dict[str, np.ndarray]) -> np.ndarray:
+        return discriminator_inputs(transitions["observations"], transitions["actions"],
+                                    transitions["next_observations"], self.task.action_space,
+                                    self.config.observation_only)
+
+    def reward(self, transitions: dict[str, np.ndarray]) -> np.ndarray:
+        inputs = self._inputs(transitions)
+        if not self.config.absorbing:
+            return np.logaddexp(0.0, self.discriminator.logits(inputs))  # -log(1 - D) = softplus(f)
+        scored = np.logaddexp(0.0, self.discriminator.logits(with_absorbing(inputs, np.ones(1))))
+        # a termination enters the absorbing state for good: add its reward discounted over the rest of time
+        gamma = self.config.ppo.gamma
+        stay = float(scored[-1]) * gamma / max(1.0 - gamma, 1e-3)
+        return scored[:-1] + stay * np.asarray(transitions["terminations"], np.float32)
+
+    def update(self, ppo: PPO, transitions: dict[str, np.ndarray]) -> dict[str, float]:
+        generated = self._inputs(transitions)
+        if self.config.absorbing:
+            generated = with_absorbing(generated, np.asarray(transitions["terminations"], np.float32))
+        record: dict[str, float] = {}
+        for _ in range(self.config.disc_updates):
+            self.key, step_key = jax.random.split(self.key)
+            size = min(self.config.disc_batch_size, len(self.expert), len(generated))
+            record = self.discriminator.update(self.expert[self.rng.integers(len(self.expert), size=size)],
+                                               generated[self.rng.integers(len(generated), size=size)], step_key)
+        return record
+
+    def checkpoint(self) -> dict[str, Any]:
+        return {"state": {"discriminator": serialization.to_state_dict(jax.device_get(self.discriminator.state)),
+                          "key": np.asarray(self.key)},
+                "rng": self.rng.bit_generator.state}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        self.discriminator.state = serialization.from_state_dict(self.discriminator.state,
+                                                                 saved["state"]["discriminator"])
+        self.key = jnp.asarray(saved["state"]["key"], jnp.uint32)
+        self.rng.bit_generator.state = saved["rng"]
+
+
 def train_gail(config: GAILConfig, task: InteractiveTask | str, demonstrations: LoggedDataset, seed: int = 0,
-               on_update: Callable[[dict[str, Any]], None] | None = None) -> GAILResult:
-    """Train a PPO policy on GAIL's reward until `config.total_steps` environment steps."""
+               on_update: Callable[[dict[str, Any]], None] | None = None, run_dir: str | Path | None = None,
+               show_progress: bool = False, tensorboard_dir: str | Path | None = None) -> GAILResult:
+    """Train a PPO policy on GAIL's reward until `config.total_steps` environment steps; with `run_dir`,
+    checkpointed there and resumed from it (see `tether.imitation.adversarial`)."""
     task = resolve_task(task) if isinstance(task, str) else task
-    expert = demonstration_inputs(demonstrations, task, config.observation_only)
-    discriminator = Discriminator(expert.shape[1], config.disc_hidden_dims, config.disc_learning_rate,
-                                  config.gradient_penalty, expert, seed)
-    rng = np.random.default_rng(seed)
-    key = jax.random.PRNGKey(seed + 7)
-    history: list[dict[str, Any]] = []
-
-    def reward(transitions: dict[str, np.ndarray]) -> np.ndarray:
-        inputs = discriminator_inputs(transitions["observations"], transitions["actions"],
-                                      transitions["next_observations"], task.action_space, config.observation_only)
-        return np.logaddexp(0.0, discriminator.logits(inputs))  # -log(1 - D) = softplus(f)
-
-    def after_update(ppo: PPO, metrics: dict[str, Any]) -> None:
-        nonlocal key
-        moved = metrics.pop("transitions")
-        generated = discriminator_inputs(moved["observations"], moved["actions"], moved["next_observations"],
-                                         task.action_space, config.observation_only)
-        record: dict[str, Any] = {}
-        for _ in range(config.disc_updates):
-            key, step_key = jax.random.split(key)
-            size = min(config.disc_batch_size, len(expert), len(generated))
-            record = discriminator.update(expert[rng.integers(len(expert), size=size)],
-                                          generated[rng.integers(len(generated), size=size)], step_key)
-        if not np.isfinite(record["disc_loss"]) or record["disc_loss"] < 1e-3:
-            warnings.warn(f"the discriminator {'diverged' if not np.isfinite(record['disc_loss']) else 'collapsed'} "
-                          f"(loss {record['disc_loss']:.2g}): raise gradient_penalty or lower disc_learning_rate",
-                          stacklevel=2)
-        record.update({k: v for k, v in metrics.items()}, steps=ppo.steps_done, env_return=ppo.recent_return())
-        history.append(record)
-        if on_update is not None:
-            on_update(record)
-
-    policy = PPO(config.ppo, task, seed, reward_fn=reward)
-    policy.learn(config.total_steps, after_update)
-    return GAILResult(policy, discriminator, history)
+    adversary = GAILAdversary(config, task, demonstrations, seed)
+    policy, history = run_adversarial(config, task, demonstrations, adversary, seed, run_dir, show_progress,
+                                      tensorboard_dir, on_update)
+    return GAILResult(policy, adversary.discriminator, history)

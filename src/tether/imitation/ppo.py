@@ -18,8 +18,10 @@ initialisation (the output layers start 100x smaller, as SB3's gain of 0.01).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import flax.linen as nn
@@ -28,60 +30,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax import struct
+from flax import serialization, struct
 
+from tether.algos.model_file import read_model_file, write_model_file
+from tether.algos.ppo import PPOConfig, ppo_config_from_json
 from tether.data import ActionSpace
-from tether.errors import ConfigError
 from tether.imitation.tasks import InteractiveTask
 
 RewardFn = Callable[[dict[str, np.ndarray]], np.ndarray]
 """`transitions -> rewards [N]`; transitions holds `observations`, `actions` (as executed), `next_observations`,
 `terminations` and `log_probs` (the policy's, of the sampled action), each with N rows."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class PPOConfig:
-    """PPO's hyperparameters (Stable-Baselines3's names and defaults where they exist).
-
-    Args:
-        n_envs: environments stepped together.
-        n_steps: steps per environment per rollout (a rollout is `n_envs * n_steps` transitions).
-        n_epochs: passes over each rollout.
-        batch_size: transitions per minibatch.
-        learning_rate: Adam's step size.
-        gamma, gae_lambda: discount and GAE's lambda.
-        clip_range: the ratio's clipping range.
-        clip_range_vf: clip the value update to this range around the old values (None: off).
-        ent_coef, vf_coef: weights of the entropy bonus and of the value loss.
-        max_grad_norm: global gradient-norm clip.
-        hidden_dims: widths of the policy's and the value's tanh MLPs (separate networks).
-        normalize_observations: standardise observations by running statistics.
-    """
-
-    n_envs: int = 8
-    n_steps: int = 256
-    n_epochs: int = 10
-    batch_size: int = 64
-    learning_rate: float = 3e-4
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip_range: float = 0.2
-    clip_range_vf: float | None = None
-    ent_coef: float = 0.0
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    hidden_dims: tuple[int, ...] = (64, 64)
-    normalize_observations: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("n_envs", "n_steps", "n_epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(name, f"must be positive, got {getattr(self, name)}", f"set {name} to 1 or more")
-        if (self.n_envs * self.n_steps) % self.batch_size:
-            raise ConfigError("batch_size", f"{self.batch_size} does not divide a rollout of "
-                              f"{self.n_envs * self.n_steps} transitions", "choose a divisor of n_envs * n_steps")
-        if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
-            raise ConfigError("gamma", "gamma must lie in (0, 1] and gae_lambda in [0, 1]", "use 0.99 and 0.95")
 
 
 class ActorCritic(nn.Module):
@@ -156,6 +114,66 @@ def gae(rollout: Rollout, gamma: float, lam: float) -> tuple[jax.Array, jax.Arra
     return advantages, advantages + rollout.values
 
 
+def _standardised(observations: jax.Array, mean: jax.Array, var: jax.Array, normalize: bool) -> jax.Array:
+    if not normalize:
+        return observations
+    return jnp.clip((observations - mean) / jnp.sqrt(var + 1e-8), -10.0, 10.0)
+
+
+class PPOPolicy:
+    """PPO's greedy policy on its own: predict, save as a checked tether model file, export to ONNX."""
+
+    def __init__(self, config: PPOConfig, space: ActionSpace, params: Any, obs_mean: Any, obs_var: Any):
+        self.config, self.space, self.params = config, space, params
+        self.obs_mean, self.obs_var = jnp.asarray(obs_mean, jnp.float32), jnp.asarray(obs_var, jnp.float32)
+        self.discrete = space.is_discrete
+        self.net = ActorCritic(config.hidden_dims, space.n_actions if self.discrete else space.action_dim,
+                               self.discrete)
+        self._greedy = jax.jit(self.greedy)
+
+    @property
+    def observation_dim(self) -> int:
+        return int(self.obs_mean.shape[0])
+
+    def greedy(self, observations: jax.Array) -> jax.Array:
+        """Greedy actions of `[N, obs_dim]` observations as a pure JAX function (what ONNX export traces)."""
+        scaled = _standardised(observations, self.obs_mean, self.obs_var, self.config.normalize_observations)
+        out = cast(tuple[jax.Array, ...], self.net.apply({"params": self.params}, scaled))[0]
+        if self.discrete:
+            return jnp.argmax(out, -1)
+        low, high = self.space.bounds
+        return jnp.clip(out, jnp.asarray(low, jnp.float32), jnp.asarray(high, jnp.float32))
+
+    def predict(self, observations: np.ndarray) -> np.ndarray:
+        """Greedy actions (the most likely action, or the Gaussian mean within the bounds)."""
+        actions = np.asarray(self._greedy(jnp.asarray(observations, jnp.float32)))
+        return actions.astype(np.int64) if self.discrete else actions.astype(np.float32)
+
+    def save(self, path: str | Path, algorithm: str) -> Path:
+        """Write the policy as a checked tether model file of `algorithm` (`gail`, `airl`, ...), atomically."""
+        config = {"type": algorithm, "ppo": json.loads(json.dumps(dataclasses.asdict(self.config)))}
+        state = {"params": serialization.to_state_dict(jax.device_get(self.params)),
+                 "obs_mean": np.asarray(self.obs_mean), "obs_var": np.asarray(self.obs_var)}
+        return write_model_file(path, "policy", algorithm, {"config": json.dumps(config), "state": state,
+                                                            "action_space": json.dumps(self.space.to_json())})
+
+    @classmethod
+    def load(cls, path: str | Path, algorithm: str | None = None) -> PPOPolicy:
+        """Read `save`'s file (checked header and checksum, msgpack: no code runs)."""
+        payload = read_model_file(path, "policy", algorithm)
+        settings = json.loads(payload["config"])["ppo"]
+        config = ppo_config_from_json(settings)
+        state = payload["state"]
+        return cls(config, ActionSpace.from_json(json.loads(payload["action_space"])), state["params"],
+                   state["obs_mean"], state["obs_var"])
+
+    def save_onnx(self, path: str | Path) -> Path:
+        """Write the greedy policy to ONNX (`observations -> actions`), atomically."""
+        from tether.export.onnx import save_function
+
+        return save_function(self.greedy, self.observation_dim, path, f"tether PPO policy ({self.config})")
+
+
 class PPO:
     """PPO on a task: `learn(total_steps)`, `predict(observations)`; the state is a pytree (`self.state`)."""
 
@@ -188,9 +206,7 @@ class PPO:
         return cast(tuple[jax.Array, jax.Array, jax.Array], self.net.apply({"params": params}, observations))
 
     def _normalise(self, state: PPOState, observations: jax.Array) -> jax.Array:
-        if not self.config.normalize_observations:
-            return observations
-        return jnp.clip((observations - state.obs_mean) / jnp.sqrt(state.obs_var + 1e-8), -10.0, 10.0)
+        return _standardised(observations, state.obs_mean, state.obs_var, self.config.normalize_observations)
 
     def _act_fn(self, state: PPOState, observations: jax.Array, key: jax.Array):
         out, log_std, value = self._forward(state.params, self._normalise(state, observations))
@@ -211,8 +227,27 @@ class PPO:
 
     def predict(self, observations: np.ndarray) -> np.ndarray:
         """Greedy actions (the most likely action, or the Gaussian mean within the bounds)."""
-        out = self._forward(self.state.params, self._normalise(self.state, jnp.asarray(observations, jnp.float32)))[0]
-        return self._env_actions(np.asarray(jnp.argmax(out, -1) if self.discrete else out))
+        return self.policy().predict(observations)
+
+    def policy(self) -> PPOPolicy:
+        """The current greedy policy, detached from the environments (to save, export or evaluate)."""
+        return PPOPolicy(self.config, self.space, self.state.params, self.state.obs_mean, self.state.obs_var)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Everything `restore` needs to continue learning: the state, the key, steps done and episode returns."""
+        return {"state": serialization.to_state_dict(jax.device_get(self.state)), "key": np.asarray(self.key),
+                "steps_done": self.steps_done, "episode_returns": np.asarray(self.episode_returns, np.float64)}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Continue from `checkpoint()`'s output; the environments start fresh episodes, reset with a seed
+        drawn from the steps done (an interrupted episode is not replayed)."""
+        self.state = serialization.from_state_dict(self.state, saved["state"])
+        self.key = jnp.asarray(saved["key"], jnp.uint32)
+        self.steps_done = int(saved["steps_done"])
+        self.episode_returns = [float(x) for x in np.asarray(saved["episode_returns"]).reshape(-1)]
+        observations, _ = self.envs.reset(seed=self.seed + self.steps_done)
+        self.observations = np.asarray(observations, np.float32)
+        self._running[:] = 0.0
 
     def policy_log_prob(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """log pi(a|s) of the current policy (AIRL's discriminator needs it); continuous actions as executed."""
