@@ -32,7 +32,8 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
 # d3rlpy 2.8.1 and imitation 1.0.1 in their own virtualenvs, for side-by-side benchmarks (torch from the local CPU wheel).
-bench-peers:
+bench-peers: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[bench]"
 	test -x bench/.venv-d3rlpy/bin/python || $(PYTHON) -m venv bench/.venv-d3rlpy
 	bench/.venv-d3rlpy/bin/python -m pip install -q torch==2.13.0
 	bench/.venv-d3rlpy/bin/python -m pip install -q d3rlpy==2.8.1 "gymnasium[mujoco]"  # MuJoCo for the score peers' rollouts

@@ -142,3 +142,34 @@ def test_gail_and_airl_from_the_command_line_train_resume_export_and_transfer(tm
     assert result.exit_code == 2 and "--env: names no task" in result.output
     result = runner.invoke(app, ["train", "airl", str(tmp_path / "missing.npz")])
     assert result.exit_code == 2 and "tether airl --env" in result.output
+
+
+def test_airl_terminations_lead_to_a_learned_absorbing_state_and_the_transfer_reward_counts_it(tmp_path):
+    from tether.imitation.airl import AIRLAdversary, SavedReward, _sampled
+
+    demos = make_classic_logs("cartpole", epsilon=1.0, n_episodes=3, seed=0)  # random play: every episode falls
+    adversary = AIRLAdversary(AIRLConfig(ppo=SMALL_PPO), resolve_task("cartpole"), demos, seed=0)
+    ended = demos.transitions().terminations > 0
+    rows = adversary.expert
+    assert len(rows["loop"]) == len(ended) + ended.sum() and rows["loop"].sum() == ended.sum()
+    np.testing.assert_array_equal(rows["next_observations"][: len(ended)][ended, -1], 1.0)  # into the absorbing state
+    np.testing.assert_array_equal(rows["next_observations"][: len(ended)][ended, :-1], 0.0)
+    assert not rows["terminations"].any()  # its h is learned, never masked
+    assert float(adversary.discriminator.shaped(_sampled(rows, np.arange(5), np.zeros(5))).std()) == 0.0  # starts at 0
+    for _ in range(30):  # move g and h away from zero so the formula below is not trivially 0 = 0
+        adversary.discriminator.update(_sampled(rows, np.arange(32), np.zeros(32)),
+                                       _sampled(rows, np.arange(32, 64), np.zeros(32)))
+    steps = demos.transitions()
+    transitions = {"observations": steps.observations[:6], "actions": steps.actions[:6],
+                   "next_observations": steps.next_observations[:6], "log_probs": np.full(6, -0.5, np.float32),
+                   "terminations": np.array([0, 0, 1, 0, 0, 1], np.float32)}
+    built = adversary._rows(transitions)
+    f = adversary.discriminator.shaped(_sampled(built, np.arange(8), np.zeros(8)))
+    np.testing.assert_allclose(f[6], f[7], rtol=1e-6)  # every loop is the same absorbing state
+    expected = f[:6] + 0.5 + transitions["terminations"] * f[6] * 0.99 / 0.01
+    np.testing.assert_allclose(adversary.reward(transitions), expected, rtol=1e-4, atol=1e-4)
+    saved = SavedReward(adversary.discriminator.save_reward(tmp_path / "reward.tether"))
+    g = adversary.discriminator.state_reward(transitions["observations"])
+    np.testing.assert_allclose(saved.transition_reward(transitions),
+                               g + transitions["terminations"] * saved.absorbing_reward() * 99, rtol=1e-4, atol=1e-4)
+    assert saved.observation_dim == 4 and saved.absorbing_reward() != 0.0

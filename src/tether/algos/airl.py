@@ -20,6 +20,11 @@ class AIRLConfig(OnPolicyConfig):
         disc_learning_rate: Adam step size of g and h.
         disc_updates: discriminator minibatches after each PPO rollout.
         disc_batch_size: expert and policy transitions per minibatch (each).
+        absorbing: a termination leads to an absorbing state with its own learned g and h (Kostrikov et
+            al., 2019), so g is identified up to one constant that no longer changes which episodes are
+            better, and a policy retrained on g alone does not learn to end (or drag out) episodes
+            because of that constant; a time limit never leads there. With it, the outputs of g and h
+            start at zero, so the absorbing state's reward starts neutral.
     """
 
     TYPE = "airl"
@@ -28,6 +33,7 @@ class AIRLConfig(OnPolicyConfig):
     disc_learning_rate: float = 3e-4
     disc_updates: int = 4
     disc_batch_size: int = 256
+    absorbing: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()

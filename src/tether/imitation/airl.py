@@ -7,10 +7,15 @@ optimum, with deterministic dynamics, g equals the expert's reward up to a const
 trained on g alone (`train_on_reward`, the transfer test) acts like the expert. The reward is saved as
 a checked tether model file (`save_reward`; loading never executes code).
 
+Terminations: by default (`absorbing`) a terminated transition leads to an absorbing state whose g and h
+are learned like any state's (Kostrikov et al., 2019), so the constant g is known up to cannot make ending
+an episode look better or worse to a policy retrained on g; a time limit is not a termination and leads
+nowhere (PPO bootstraps through it).
+
 Differences from `imitation`'s AIRL (1.0.1): the generator's reward is f - log pi (the paper's),
-where imitation gives PPO f alone; inputs standardised by the demonstrations' statistics; termination
-masks the potential of the next state (imitation's `BasicShapedRewardNet` with `done`), and time limits
-do not (they are not terminations).
+where imitation gives PPO f alone; inputs standardised by the demonstrations' statistics; terminations
+lead to the absorbing state (imitation masks h of the next state at `done`, time limits included when
+its environments report them so); with the absorbing state, g and h start at zero.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from tether.algos.model_file import read_model_file, write_model_file
 from tether.algos.ppo import PPOConfig
 from tether.data import LoggedDataset
 from tether.imitation.adversarial import run_adversarial
-from tether.imitation.gail import demonstration_inputs
+from tether.imitation.gail import absorbing_scaling, demonstration_inputs
 from tether.imitation.ppo import PPO
 from tether.imitation.tasks import InteractiveTask, resolve_task
 from tether.nets import MLP
@@ -53,6 +58,16 @@ class ShapedReward(nn.Module):
         reward = MLP(self.reward_hidden_dims, 1, name="reward")(observations)[..., 0]
         potential = MLP(self.potential_hidden_dims, 1, name="potential")(observations)[..., 0]
         return reward, potential
+
+
+def with_indicator(observations: np.ndarray, absorbing: np.ndarray | None = None) -> np.ndarray:
+    """Observations with the absorbing-indicator column: 0, or where `absorbing` holds, the absorbing state
+    itself (zeros, indicator 1)."""
+    out = np.concatenate([observations, np.zeros((len(observations), 1), np.float32)], 1).astype(np.float32)
+    if absorbing is not None:
+        out[absorbing] = 0.0
+        out[absorbing, -1] = 1.0
+    return out
 
 
 class Transitions(NamedTuple):
@@ -75,13 +90,20 @@ class AIRLState(struct.PyTreeNode):
 class AIRLDiscriminator:
     """g and h, the logit f - log pi, and its update (binary cross-entropy, expert = 1)."""
 
-    def __init__(self, observation_dim: int, config: AIRLConfig, reference: np.ndarray, gamma: float, seed: int = 0):
+    def __init__(self, observation_dim: int, config: AIRLConfig, reference: np.ndarray, gamma: float, seed: int = 0,
+                 absorbing: bool = False):
         self.net = ShapedReward(config.reward_hidden_dims, config.potential_hidden_dims)
         self.tx = optax.adam(config.disc_learning_rate)
-        self.gamma = gamma
-        params = self.net.init(jax.random.PRNGKey(seed), jnp.zeros((1, observation_dim)))["params"]
-        self.state = AIRLState(params, self.tx.init(params), jnp.asarray(reference.mean(0)),
-                               jnp.asarray(np.maximum(reference.std(0), 1e-3)))
+        self.gamma, self.absorbing = gamma, absorbing
+        width = observation_dim + int(absorbing)  # g and h also see the absorbing indicator
+        params = self.net.init(jax.random.PRNGKey(seed), jnp.zeros((1, width)))["params"]
+        if absorbing:  # g and h start at zero everywhere, so the absorbing state's reward starts neutral
+            params = {head: {**layers, (last := sorted(layers)[-1]): jax.tree.map(jnp.zeros_like, layers[last])}
+                      for head, layers in params.items()}
+            mean, std = absorbing_scaling(reference)
+        else:
+            mean, std = jnp.asarray(reference.mean(0)), jnp.asarray(np.maximum(reference.std(0), 1e-3))
+        self.state = AIRLState(params, self.tx.init(params), mean, std)
         self._step = jax.jit(self._step_fn)
         self._shaped = jax.jit(self._shaped_fn)
         self._g = jax.jit(lambda params, state, obs: self._heads(params, state, obs)[0])
@@ -117,12 +139,14 @@ class AIRLDiscriminator:
         return np.asarray(self._shaped(self.state.params, self.state, batch))
 
     def state_reward(self, observations: np.ndarray) -> np.ndarray:
-        """g(s): the recovered, state-only reward."""
-        return np.asarray(self._g(self.state.params, self.state, jnp.asarray(observations, jnp.float32)))
+        """g(s): the recovered, state-only reward of `[N, obs_dim]` observations."""
+        inputs = with_indicator(np.asarray(observations, np.float32)) if self.absorbing else observations
+        return np.asarray(self._g(self.state.params, self.state, jnp.asarray(inputs, jnp.float32)))
 
     def save_reward(self, path: str | Path) -> Path:
         """Write g (with its input statistics) as a checked tether model file, atomically."""
-        config = {"type": REWARD_FILE, "reward_hidden_dims": list(self.net.reward_hidden_dims)}
+        config = {"type": REWARD_FILE, "reward_hidden_dims": list(self.net.reward_hidden_dims),
+                  "absorbing": self.absorbing, "gamma": self.gamma}
         state = {"params": serialization.to_state_dict(jax.device_get(self.state.params["reward"])),
                  "obs_mean": np.asarray(self.state.obs_mean), "obs_std": np.asarray(self.state.obs_std)}
         return write_model_file(path, "reward", REWARD_FILE, {"config": json.dumps(config), "state": state})
@@ -133,8 +157,10 @@ class SavedReward:
 
     def __init__(self, path: str | Path):
         payload = read_model_file(path, "reward", REWARD_FILE)
-        state = payload["state"]
-        self.net = MLP(tuple(json.loads(payload["config"])["reward_hidden_dims"]), 1)
+        state, config = payload["state"], json.loads(payload["config"])
+        self.net = MLP(tuple(config["reward_hidden_dims"]), 1)
+        self.absorbing = bool(config.get("absorbing", False))
+        self.gamma = float(config.get("gamma", 0.99))
         self.params = state["params"]
         self.mean, self.std = jnp.asarray(state["obs_mean"]), jnp.asarray(state["obs_std"])
         self._g = jax.jit(self._reward)
@@ -142,7 +168,21 @@ class SavedReward:
     @property
     def observation_dim(self) -> int:
         """Observation fields the reward scores."""
-        return int(self.mean.shape[0])
+        return int(self.mean.shape[0]) - int(self.absorbing)
+
+    def absorbing_reward(self) -> float:
+        """g of the absorbing state a termination leads to (0 when the reward was learned without one)."""
+        if not self.absorbing:
+            return 0.0
+        state = np.zeros((1, self.observation_dim + 1), np.float32)
+        state[0, -1] = 1.0
+        return float(np.asarray(self._g(jnp.asarray(state)))[0])
+
+    def transition_reward(self, transitions: dict[str, np.ndarray]) -> np.ndarray:
+        """The reward PPO receives for a rollout's transitions: g(s), plus at a termination the absorbing state's
+        g for the rest of time (discounted by the gamma AIRL learned with)."""
+        stay = self.absorbing_reward() * self.gamma / max(1.0 - self.gamma, 1e-3)
+        return self(transitions["observations"]) + stay * np.asarray(transitions["terminations"], np.float32)
 
     def _reward(self, observations: jax.Array) -> jax.Array:
         output = cast(jax.Array, self.net.apply({"params": self.params}, (observations - self.mean) / self.std))
@@ -150,7 +190,8 @@ class SavedReward:
 
     def __call__(self, observations: np.ndarray) -> np.ndarray:
         """g(s) per row of `[N, obs_dim]` observations."""
-        return np.asarray(self._g(jnp.asarray(observations, jnp.float32)))
+        inputs = with_indicator(np.asarray(observations, np.float32)) if self.absorbing else observations
+        return np.asarray(self._g(jnp.asarray(inputs, jnp.float32)))
 
 
 @dataclass
@@ -169,34 +210,67 @@ def _sampled(transitions: dict[str, np.ndarray], rows: np.ndarray, log_pi: np.nd
 
 
 class AIRLAdversary:
-    """AIRL's side of a run: the reward log D - log(1 - D) = f - log pi and the updates of g and h."""
+    """AIRL's side of a run: the reward log D - log(1 - D) = f - log pi and the updates of g and h.
+
+    With `absorbing`, a terminated transition leads to the absorbing state (its h is learned, not masked),
+    and each termination adds one absorbing-state loop (absorbing -> absorbing, where log pi is 0: no
+    choice is made there) for the discriminator to judge; PPO receives the loop's f for the rest of time
+    at the terminating step."""
 
     def __init__(self, config: AIRLConfig, task: InteractiveTask, demonstrations: LoggedDataset, seed: int):
-        self.config = config
+        self.config, self.gamma = config, config.ppo.gamma
         demonstration_inputs(demonstrations, task, observation_only=False)  # the spaces must match the task's
         steps = demonstrations.transitions()
-        self.expert = {"observations": steps.observations, "next_observations": steps.next_observations,
-                       "terminations": steps.terminations.astype(np.float32), "actions": steps.actions}
+        self.expert = self._rows({"observations": steps.observations, "next_observations": steps.next_observations,
+                                  "terminations": steps.terminations.astype(np.float32), "actions": steps.actions})
         self.discriminator = AIRLDiscriminator(demonstrations.observation_dim, config, steps.observations,
-                                               config.ppo.gamma, seed)
+                                               self.gamma, seed, absorbing=config.absorbing)
         self.rng = np.random.default_rng(seed)
 
+    def _rows(self, transitions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """What the discriminator sees of `transitions`: with the absorbing state, the indicator column, a
+        terminated transition's successor replaced by the absorbing state, and one loop per termination
+        (`loop` marks them; their actions are never read)."""
+        if not self.config.absorbing:
+            return {**transitions, "loop": np.zeros(len(transitions["observations"]), bool)}
+        ended = np.asarray(transitions["terminations"]) > 0
+        n_loops = int(ended.sum())
+        width = transitions["observations"].shape[1]
+        absorbing = with_indicator(np.zeros((n_loops, width), np.float32), np.ones(n_loops, bool))
+        observations = np.concatenate([with_indicator(transitions["observations"]), absorbing])
+        nexts = np.concatenate([with_indicator(transitions["next_observations"], ended), absorbing])
+        actions = np.concatenate([transitions["actions"], transitions["actions"][:n_loops]])
+        loop = np.r_[np.zeros(len(ended), bool), np.ones(n_loops, bool)]
+        return {"observations": observations, "next_observations": nexts, "actions": actions,
+                "terminations": np.zeros(len(loop), np.float32), "loop": loop}
+
+    def _log_pi(self, ppo: PPO, rows: dict[str, np.ndarray], index: np.ndarray) -> np.ndarray:
+        observations = rows["observations"][index]
+        observations = observations[:, :-1] if self.config.absorbing else observations
+        log_pi = ppo.policy_log_prob(observations, rows["actions"][index])
+        return np.where(rows["loop"][index], 0.0, log_pi)
+
     def reward(self, transitions: dict[str, np.ndarray]) -> np.ndarray:
-        log_pi = transitions["log_probs"]
-        return self.discriminator.shaped(_sampled(transitions, np.arange(len(log_pi)), log_pi)) - log_pi
+        n = len(transitions["observations"])
+        rows = self._rows(transitions)
+        log_pi = np.r_[transitions["log_probs"], np.zeros(len(rows["loop"]) - n)]
+        f = self.discriminator.shaped(_sampled(rows, np.arange(len(log_pi)), log_pi))
+        rewards = f[:n] - transitions["log_probs"]
+        if self.config.absorbing and len(f) > n:  # every loop scores the same: the absorbing state's f
+            rewards = rewards + f[n] * self.gamma / max(1.0 - self.gamma, 1e-3) * (
+                np.asarray(transitions["terminations"], np.float32))
+        return rewards
 
     def update(self, ppo: PPO, transitions: dict[str, np.ndarray]) -> dict[str, float]:
         record: dict[str, float] = {}
-        expert = self.expert
+        expert, generated = self.expert, self._rows(transitions)
         for _ in range(self.config.disc_updates):
-            size = min(self.config.disc_batch_size, len(expert["observations"]), len(transitions["observations"]))
-            expert_rows = self.rng.integers(len(expert["observations"]), size=size)
-            policy_rows = self.rng.integers(len(transitions["observations"]), size=size)
-            expert_log_pi = ppo.policy_log_prob(expert["observations"][expert_rows], expert["actions"][expert_rows])
-            policy_log_pi = ppo.policy_log_prob(transitions["observations"][policy_rows],
-                                                transitions["actions"][policy_rows])
-            record = self.discriminator.update(_sampled(expert, expert_rows, expert_log_pi),
-                                               _sampled(transitions, policy_rows, policy_log_pi))
+            size = min(self.config.disc_batch_size, len(expert["loop"]), len(generated["loop"]))
+            expert_rows = self.rng.integers(len(expert["loop"]), size=size)
+            policy_rows = self.rng.integers(len(generated["loop"]), size=size)
+            record = self.discriminator.update(_sampled(expert, expert_rows, self._log_pi(ppo, expert, expert_rows)),
+                                               _sampled(generated, policy_rows,
+                                                        self._log_pi(ppo, generated, policy_rows)))
         return record
 
     def checkpoint(self) -> dict[str, Any]:
@@ -224,11 +298,22 @@ def train_airl(config: AIRLConfig, task: InteractiveTask | str, demonstrations: 
 
 def train_on_reward(config: PPOConfig, task: InteractiveTask | str, reward: SavedReward | Callable[[np.ndarray],
                     np.ndarray], total_steps: int, seed: int = 0, run_dir: str | Path | None = None,
-                    show_progress: bool = False) -> PPO:
+                    show_progress: bool = False, soft: bool = True) -> PPO:
     """A fresh PPO policy trained on a recovered state-only reward g(s) alone (AIRL's transfer test); with
-    `run_dir`, its greedy policy is saved there as `policy.tether`."""
+    `run_dir`, its greedy policy is saved there as `policy.tether`.
+
+    AIRL recovers the reward for which the expert is optimal under entropy-regularised (maximum-entropy)
+    RL, so by default (`soft`) the new policy maximises that same objective: g(s) - log pi(a|s) per step,
+    as AIRL's own generator does. A saved reward adds its absorbing state's value at terminations.
+    """
     task = resolve_task(task) if isinstance(task, str) else task
-    ppo = PPO(config, task, seed, reward_fn=lambda t: reward(t["observations"]))
+
+    def reward_fn(transitions: dict[str, np.ndarray]) -> np.ndarray:
+        base = (reward.transition_reward(transitions) if isinstance(reward, SavedReward)
+                else reward(transitions["observations"]))
+        return base - transitions["log_probs"] if soft else base
+
+    ppo = PPO(config, task, seed, reward_fn=reward_fn)
     with StageProgress(f"PPO on a saved reward, {task.name}", total_steps, show_progress) as progress:
         ppo.learn(total_steps, lambda learner, _: progress.advance(learner.steps_done - progress.done))
     if run_dir is not None:

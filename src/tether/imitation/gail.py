@@ -142,6 +142,13 @@ def with_absorbing(inputs: np.ndarray, terminations: np.ndarray) -> np.ndarray:
     return np.concatenate([real, absorbing], 0)
 
 
+def absorbing_scaling(real: np.ndarray) -> tuple[jax.Array, jax.Array]:
+    """`(mean, std)` that standardise inputs with an absorbing-indicator column: the real rows' statistics,
+    and the indicator left as 0 or 1."""
+    mean, std = np.append(real.mean(0), 0.0), np.append(np.maximum(real.std(0), 1e-3), 1.0)
+    return jnp.asarray(mean, jnp.float32), jnp.asarray(std, jnp.float32)
+
+
 class GAILAdversary:
     """GAIL's side of a run: the reward softplus(f) = -log(1 - D) and the discriminator's updates."""
 
@@ -153,11 +160,9 @@ class GAILAdversary:
         self.expert = expert
         self.discriminator = Discriminator(expert.shape[1], config.disc_hidden_dims, config.disc_learning_rate,
                                            config.gradient_penalty, expert, seed)
-        if config.absorbing:  # standardise by the real rows; the indicator stays 0 or 1
-            real = expert[expert[:, -1] == 0, :-1]
-            mean, std = np.append(real.mean(0), 0.0), np.append(np.maximum(real.std(0), 1e-3), 1.0)
-            self.discriminator.state = self.discriminator.state.replace(input_mean=jnp.asarray(mean, jnp.float32),
-                                                                        input_std=jnp.asarray(std, jnp.float32))
+        if config.absorbing:
+            mean, std = absorbing_scaling(expert[expert[:, -1] == 0, :-1])
+            self.discriminator.state = self.discriminator.state.replace(input_mean=mean, input_std=std)
         self.rng = np.random.default_rng(seed)
         self.key = jax.random.PRNGKey(seed + 7)
 
