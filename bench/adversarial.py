@@ -15,7 +15,8 @@ Every policy is scored greedily on `--eval-episodes` seeded episodes, the same f
 give the mean, std and the IQM with a 95% stratified-bootstrap interval (rliable) over seeds; wall
 seconds are training only, and `speed_vs_imitation` is tether's environment steps per second over the
 peer's for the same method. Each finished (task, method, seed) is appended to
-`bench/results/<name>.log.jsonl` and reused on a rerun.
+`bench/results/<name>.log.jsonl` and reused on a rerun. `--peer-seeds` runs the (much slower) peer on
+fewer seeds; its rows say how many.
 """
 
 from __future__ import annotations
@@ -125,9 +126,11 @@ def main() -> None:
     parser.add_argument("--env-steps", type=int, default=100_000)
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--peer", action="store_true")
+    parser.add_argument("--peer-seeds", default=None, help="seeds of the peer's runs (default: --seeds)")
     parser.add_argument("--name", default="adversarial")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    peer_seeds = [int(s) for s in args.peer_seeds.split(",")] if args.peer_seeds else seeds
     log = RESULTS / f"{args.name}.log.jsonl"
     RESULTS.mkdir(parents=True, exist_ok=True)
     done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
@@ -139,7 +142,7 @@ def main() -> None:
         reference = expert_return(expert, task, args.eval_episodes)
         methods = ("bc", "gail", "airl") + (PEER_METHODS if args.peer else ())
         for method in methods:
-            for seed in seeds:
+            for seed in peer_seeds if method.startswith("imitation_") else seeds:
                 key = {"task": task_name, "seed": seed, "env_steps_asked": args.env_steps,
                        "demo_episodes": args.demo_episodes}
                 produces = [method, "airl_transfer"] if method == "airl" else [method]  # the reward lives in memory
@@ -163,7 +166,8 @@ def main() -> None:
         methods = METHODS + (PEER_METHODS if args.peer else ())
         speed: dict[str, float] = {}
         for method in methods:
-            runs = [d for d in done if d["task"] == task_name and d["method"] == method and d["seed"] in seeds
+            wanted = peer_seeds if method.startswith("imitation_") else seeds
+            runs = [d for d in done if d["task"] == task_name and d["method"] == method and d["seed"] in wanted
                     and d["env_steps_asked"] == args.env_steps and d["demo_episodes"] == args.demo_episodes]
             returns = np.array([d["return"] for d in runs])
             iqm, low, high = iqm_interval(returns)

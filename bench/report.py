@@ -23,6 +23,7 @@ SECTIONS = [  # (heading, result-name prefixes), in reading order; anything unma
     ("Learners: update-by-update agreement with d3rlpy", ("update_crosscheck",)),
     ("Model-based learners", ("model_based",)),
     ("Imitation with an expert (DAgger)", ("dagger",)),
+    ("Adversarial imitation (GAIL, AIRL)", ("adversarial",)),
     ("Data: loading and generation", ("load_formats", "generation", "datasets")),
     ("Offline evaluation against the truth", ("ope_",)),
     ("The audit", ("audit_speed", "verdicts")),

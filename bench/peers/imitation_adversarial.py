@@ -17,9 +17,9 @@ import json
 import sys
 import time
 
-import gymnasium as gym
 import numpy as np
 import torch as th
+from _peer_common import evaluate  # bench/peers is the script's own folder
 from imitation.algorithms.adversarial.airl import AIRL
 from imitation.algorithms.adversarial.gail import GAIL
 from imitation.data.types import Trajectory
@@ -39,21 +39,6 @@ def trajectories(path: str) -> list:
         out.append(Trajectory(obs=obs, acts=data["actions"][start:end], infos=None,
                               terminal=bool(data["terminations"][end - 1])))
     return out
-
-
-def evaluate(policy, env_id: str, episodes: int, seed: int = 10_000) -> float:
-    returns = []
-    for episode in range(episodes):
-        env = gym.make(env_id)
-        obs, _ = env.reset(seed=seed + episode)
-        total, done = 0.0, False
-        while not done:
-            action, _ = policy.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    return float(np.mean(returns))
 
 
 def main() -> None:

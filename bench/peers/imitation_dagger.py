@@ -14,10 +14,10 @@ import json
 import sys
 import time
 
-import gymnasium as gym
 import numpy as np
 import onnxruntime
 import torch as th
+from _peer_common import evaluate  # bench/peers is the script's own folder
 from imitation.algorithms import bc
 from imitation.algorithms.dagger import SimpleDAggerTrainer
 from imitation.util.util import make_vec_env
@@ -35,21 +35,6 @@ class OnnxExpert(policies.BasePolicy):
     def _predict(self, observation, deterministic=False):
         actions = self.session.run(None, {self.input_name: observation.cpu().numpy().astype(np.float32)})[0]
         return th.as_tensor(actions)
-
-
-def evaluate(policy, env_id: str, episodes: int, seed: int = 10_000) -> float:
-    returns = []
-    for episode in range(episodes):
-        env = gym.make(env_id)
-        obs, _ = env.reset(seed=seed + episode)
-        total, done = 0.0, False
-        while not done:
-            action, _ = policy.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    return float(np.mean(returns))
 
 
 def main() -> None:

@@ -5,19 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tether.algos.base import InteractiveSpec
-from tether.algos.ppo import OnPolicyConfig
+from tether.algos.ppo import AdversarialConfig
 from tether.errors import ConfigError
 
 
 @dataclass(frozen=True, kw_only=True)
-class GAILConfig(OnPolicyConfig):
-    """GAIL's settings (with `OnPolicyConfig`'s `ppo`, `total_steps` and `checkpoint_every`).
+class GAILConfig(AdversarialConfig):
+    """GAIL's settings (with `AdversarialConfig`'s `ppo`, `total_steps`, `checkpoint_every` and the
+    discriminator's `disc_learning_rate`, `disc_updates`, `disc_batch_size`).
 
     Args:
         disc_hidden_dims: the discriminator's ReLU MLP widths.
-        disc_learning_rate: its Adam step size.
-        disc_updates: discriminator minibatches after each PPO rollout.
-        disc_batch_size: expert and policy transitions per minibatch (each).
         gradient_penalty: weight of the zero-centred gradient penalty on interpolated inputs.
         observation_only: discriminate (s, s') rather than (s, a).
         absorbing: a termination leads to an absorbing state the discriminator also judges (Kostrikov et
@@ -30,18 +28,12 @@ class GAILConfig(OnPolicyConfig):
 
     TYPE = "gail"
     disc_hidden_dims: tuple[int, ...] = (64, 64)
-    disc_learning_rate: float = 3e-4
-    disc_updates: int = 4
-    disc_batch_size: int = 256
     gradient_penalty: float = 1.0
     observation_only: bool = False
     absorbing: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("disc_updates", "disc_batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(name, f"must be positive, got {getattr(self, name)}", f"set {name} to 1 or more")
         if self.gradient_penalty < 0:
             raise ConfigError("gradient_penalty", f"must be >= 0, got {self.gradient_penalty}", "use 0 or more")
 

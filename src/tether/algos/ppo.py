@@ -101,3 +101,26 @@ def _tuples(values: dict[str, Any]) -> dict[str, Any]:
 def ppo_config_from_json(values: dict[str, Any]) -> PPOConfig:
     """`PPOConfig` from `dataclasses.asdict` of one, read back from JSON."""
     return PPOConfig(**_tuples(values))
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdversarialConfig(OnPolicyConfig):
+    """What GAIL and AIRL add to `OnPolicyConfig`: how their discriminator learns.
+
+    Args:
+        disc_learning_rate: the discriminator's Adam step size.
+        disc_updates: discriminator minibatches after each PPO rollout.
+        disc_batch_size: expert and policy transitions per minibatch (each).
+    """
+
+    disc_learning_rate: float = 3e-4
+    disc_updates: int = 4
+    disc_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("disc_updates", "disc_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, f"must be positive, got {getattr(self, name)}", f"set {name} to 1 or more")
+        if not self.disc_learning_rate > 0:
+            raise ConfigError("disc_learning_rate", f"must be positive, got {self.disc_learning_rate}", "use 3e-4")
