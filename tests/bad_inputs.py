@@ -256,6 +256,22 @@ def zip_without_arrays(folder: Path) -> str:
 TRAIN = ["--steps", "4", "--steps-per-epoch", "2"]
 D = "DATA"  # how the docs show a data path
 
+def acrobot_demos(folder: Path) -> str:
+    """One acrobot episode of the scripted controller, saved: demonstrations of another task than CartPole."""
+    from tether.envs.classic import make_classic_logs
+
+    return str(save_dataset(make_classic_logs("acrobot", epsilon=0.0, n_episodes=1, seed=0), folder / "acrobot.npz"))
+
+
+def cartpole_reward(folder: Path) -> str:
+    """An AIRL reward file for CartPole's 4 observation fields (untrained: only its shape matters here)."""
+    from tether.algos.airl import AIRLConfig
+    from tether.imitation.airl import AIRLDiscriminator
+
+    discriminator = AIRLDiscriminator(4, AIRLConfig(), np.zeros((2, 4), np.float32), 0.99, absorbing=True)
+    return str(discriminator.save_reward(folder / "reward.tether"))
+
+
 CASES: list[BadInput] = [
     # ------------------------------------------------------------ files that cannot be read
     BadInput("npz-garbage", "an .npz that is not a zip archive", f"tether info {D}.npz", "DatasetError", 1,
@@ -458,6 +474,21 @@ CASES: list[BadInput] = [
              lambda f: exported_labels(f, lambda r: [{**row, "run_id": "elsewhere"} for row in r])),
     BadInput("dagger-in-train", "DAgger trained from a log alone", f"tether train dagger {D}.npz", "ConfigError", 2,
              r"learns by asking an expert.*tether dagger --env", lambda f: ["train", "dagger", saved(f, "d.npz")]),
+    # ------------------------------------------------------------ GAIL and AIRL
+    BadInput("gail-demos-other-task", "demonstrations of another task than the environment",
+             "tether gail --env cartpole --demos acrobot.npz", "DatasetError", 1,
+             r"demonstrations: observations have 6 fields, cartpole's have 4",
+             lambda f: ["gail", "--env", "cartpole", "--demos", acrobot_demos(f), "--run-dir", str(f / "g")]),
+    BadInput("gail-unknown-env", "an environment that cannot be built", "tether gail --env CartPol-v1",
+             "ConfigError", 2, r"unknown task 'CartPol-v1' \(did you mean 'CartPole-v1'\?\)",
+             lambda f: ["gail", "--env", "CartPol-v1"]),
+    BadInput("airl-transfer-other-task", "a saved AIRL reward used on another task",
+             "tether airl transfer reward.tether --env acrobot", "ConfigError", 2,
+             r"reward: .*reward\.tether scores 4 observation fields, acrobot has 6",
+             lambda f: ["airl", "transfer", cartpole_reward(f), "--env", "acrobot"]),
+    BadInput("airl-in-train", "AIRL trained from a log alone", f"tether train airl {D}.npz", "ConfigError", 2,
+             r"airl learns by acting in an environment.*tether airl --env",
+             lambda f: ["train", "airl", saved(f, "d.npz")]),
     # ------------------------------------------------------------ model files and checkpoints
     BadInput("model-missing", "export of a model file that does not exist", "tether export nosuch.tether",
              "ModelFileError", 1, r"nosuch\.tether: does not exist", lambda f: ["export", str(f / "nosuch.tether")]),

@@ -125,8 +125,9 @@ def resolve_task(name: str) -> InteractiveTask:
         return resolve_task(scenario.task_name)
     if is_trusted_env_id(key):
         return task_from_env(lambda **kw: gym.make(key, **kw), key)
-    known = [*MUJOCO_TASKS, *CLASSIC_TASKS, *simulator_names()]
-    raise ConfigError("env", f"unknown task {name!r}{did_you_mean(key, known)}",
+    known = sorted({*MUJOCO_TASKS, *CLASSIC_TASKS, *simulator_names()})
+    hint = did_you_mean(key, known) or did_you_mean(name, list(gym.registry))
+    raise ConfigError("env", f"unknown task {name!r}{hint}",
                       f"name one of {sorted(known)}, or a Gymnasium id already registered (e.g. Pendulum-v1)")
 
 
