@@ -2,7 +2,12 @@
 GAIL and AIRL on the same demonstrations.
 
     python -m bench.adversarial [--tasks cartpole] [--seeds 0,1,2,3,4] [--demo-episodes 4]
-        [--env-steps 100000] [--eval-episodes 10] [--peer] [--name adversarial]
+        [--env-steps 100000 | cartpole=100000,hopper=300000] [--eval-episodes 10] [--peer]
+        [--peer-seeds 0,1,2] [--methods gail,...] [--name adversarial]
+
+As recorded: `--tasks cartpole,hopper --env-steps cartpole=100000,hopper=300000 --peer`, the peer on
+seeds 0-2 (CartPole AIRL) and 0 (Hopper), its runs overlapping tether's on the 2 cores, so wall times
+and speed ratios there are indicative; `adversarial_speed` times both alone.
 
 Per task, `--demo-episodes` episodes of the expert (the scripted controller on classic control, the
 zoo's expert on MuJoCo) are recorded once and shared by every method and seed. BC fits them (5,000
@@ -118,15 +123,24 @@ def iqm_interval(returns: np.ndarray, reps: int = 2000) -> tuple[float, float, f
     return float(point["m"][0]), float(interval["m"][0, 0]), float(interval["m"][1, 0])
 
 
+def steps_for(spec: str | int, task: str) -> int:
+    """Environment steps for `task` from `--env-steps` (one number, or `task=N` pairs)."""
+    if isinstance(spec, int) or "=" not in spec:
+        return int(spec)
+    return int(dict(pair.split("=") for pair in spec.split(","))[task])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default="cartpole")
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--demo-episodes", type=int, default=4)
-    parser.add_argument("--env-steps", type=int, default=100_000)
+    parser.add_argument("--env-steps", default="100000", help="per run, or per task: cartpole=100000,hopper=300000")
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--peer", action="store_true")
     parser.add_argument("--peer-seeds", default=None, help="seeds of the peer's runs (default: --seeds)")
+    parser.add_argument("--methods", default=None, help="run only these (bc, gail, airl, imitation_gail, "
+                        "imitation_airl); the table still shows every method the log holds")
     parser.add_argument("--name", default="adversarial")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -135,13 +149,15 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     rows = []
+    steps_spec = args.env_steps
     for task_name in args.tasks.split(","):
+        args = argparse.Namespace(**{**vars(args), "env_steps": steps_for(steps_spec, task_name)})
         task = resolve_task(task_name)
         expert = expert_from_spec(EXPERTS[task_name], task)
         demos = expert_demonstrations(task, expert, args.demo_episodes, seed=1000)
         reference = expert_return(expert, task, args.eval_episodes)
         methods = ("bc", "gail", "airl") + (PEER_METHODS if args.peer else ())
-        for method in methods:
+        for method in args.methods.split(",") if args.methods else methods:
             for seed in peer_seeds if method.startswith("imitation_") else seeds:
                 key = {"task": task_name, "seed": seed, "env_steps_asked": args.env_steps,
                        "demo_episodes": args.demo_episodes}
@@ -169,6 +185,8 @@ def main() -> None:
             wanted = peer_seeds if method.startswith("imitation_") else seeds
             runs = [d for d in done if d["task"] == task_name and d["method"] == method and d["seed"] in wanted
                     and d["env_steps_asked"] == args.env_steps and d["demo_episodes"] == args.demo_episodes]
+            if not runs:
+                continue
             returns = np.array([d["return"] for d in runs])
             iqm, low, high = iqm_interval(returns)
             steps = float(np.mean([d["env_steps"] for d in runs]))
@@ -182,7 +200,7 @@ def main() -> None:
             if row["task"] == task_name:
                 peer = speed.get(f"imitation_{row['method']}")
                 row["speed_vs_imitation"] = round(speed[row["method"]] / peer, 2) if peer else None
-    write_results(args.name, {"args": vars(args), "ppo": PPO_SETTINGS.__dict__}, rows,
+    write_results(args.name, {"args": {**vars(args), "env_steps": steps_spec}, "ppo": PPO_SETTINGS.__dict__}, rows,
                   "Adversarial imitation: return at equal demonstrations, IQM over seeds, speed against imitation")
 
 
