@@ -39,7 +39,13 @@ from tether.algos.model_file import read_model_file, write_model_file
 from tether.algos.ppo import PPOConfig
 from tether.data import LoggedDataset
 from tether.imitation.adversarial import run_adversarial
-from tether.imitation.gail import absorbing_scaling, demonstration_inputs
+from tether.imitation.gail import (
+    absorbing_scaling,
+    absorbing_states,
+    check_demonstrations,
+    forever,
+    with_indicator,
+)
 from tether.imitation.ppo import PPO
 from tether.imitation.tasks import InteractiveTask, resolve_task
 from tether.nets import MLP
@@ -58,16 +64,6 @@ class ShapedReward(nn.Module):
         reward = MLP(self.reward_hidden_dims, 1, name="reward")(observations)[..., 0]
         potential = MLP(self.potential_hidden_dims, 1, name="potential")(observations)[..., 0]
         return reward, potential
-
-
-def with_indicator(observations: np.ndarray, absorbing: np.ndarray | None = None) -> np.ndarray:
-    """Observations with the absorbing-indicator column: 0, or where `absorbing` holds, the absorbing state
-    itself (zeros, indicator 1)."""
-    out = np.concatenate([observations, np.zeros((len(observations), 1), np.float32)], 1).astype(np.float32)
-    if absorbing is not None:
-        out[absorbing] = 0.0
-        out[absorbing, -1] = 1.0
-    return out
 
 
 class Transitions(NamedTuple):
@@ -174,14 +170,12 @@ class SavedReward:
         """g of the absorbing state a termination leads to (0 when the reward was learned without one)."""
         if not self.absorbing:
             return 0.0
-        state = np.zeros((1, self.observation_dim + 1), np.float32)
-        state[0, -1] = 1.0
-        return float(np.asarray(self._g(jnp.asarray(state)))[0])
+        return float(np.asarray(self._g(jnp.asarray(absorbing_states(1, self.observation_dim))))[0])
 
     def transition_reward(self, transitions: dict[str, np.ndarray]) -> np.ndarray:
         """The reward PPO receives for a rollout's transitions: g(s), plus at a termination the absorbing state's
         g for the rest of time (discounted by the gamma AIRL learned with)."""
-        stay = self.absorbing_reward() * self.gamma / max(1.0 - self.gamma, 1e-3)
+        stay = forever(self.absorbing_reward(), self.gamma)
         return self(transitions["observations"]) + stay * np.asarray(transitions["terminations"], np.float32)
 
     def _reward(self, observations: jax.Array) -> jax.Array:
@@ -219,7 +213,7 @@ class AIRLAdversary:
 
     def __init__(self, config: AIRLConfig, task: InteractiveTask, demonstrations: LoggedDataset, seed: int):
         self.config, self.gamma = config, config.ppo.gamma
-        demonstration_inputs(demonstrations, task, observation_only=False)  # the spaces must match the task's
+        check_demonstrations(demonstrations, task)
         steps = demonstrations.transitions()
         self.expert = self._rows({"observations": steps.observations, "next_observations": steps.next_observations,
                                   "terminations": steps.terminations.astype(np.float32), "actions": steps.actions})
@@ -236,7 +230,7 @@ class AIRLAdversary:
         ended = np.asarray(transitions["terminations"]) > 0
         n_loops = int(ended.sum())
         width = transitions["observations"].shape[1]
-        absorbing = with_indicator(np.zeros((n_loops, width), np.float32), np.ones(n_loops, bool))
+        absorbing = absorbing_states(n_loops, width)
         observations = np.concatenate([with_indicator(transitions["observations"]), absorbing])
         nexts = np.concatenate([with_indicator(transitions["next_observations"], ended), absorbing])
         actions = np.concatenate([transitions["actions"], transitions["actions"][:n_loops]])
@@ -257,8 +251,7 @@ class AIRLAdversary:
         f = self.discriminator.shaped(_sampled(rows, np.arange(len(log_pi)), log_pi))
         rewards = f[:n] - transitions["log_probs"]
         if self.config.absorbing and len(f) > n:  # every loop scores the same: the absorbing state's f
-            rewards = rewards + f[n] * self.gamma / max(1.0 - self.gamma, 1e-3) * (
-                np.asarray(transitions["terminations"], np.float32))
+            rewards = rewards + forever(float(f[n]), self.gamma) * np.asarray(transitions["terminations"], np.float32)
         return rewards
 
     def update(self, ppo: PPO, transitions: dict[str, np.ndarray]) -> dict[str, float]:

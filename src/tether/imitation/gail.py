@@ -118,6 +118,14 @@ class GAILResult:
 
 def demonstration_inputs(demonstrations: LoggedDataset, task: InteractiveTask, observation_only: bool) -> np.ndarray:
     """The discriminator's expert inputs (without the absorbing column), checked against the task's spaces."""
+    check_demonstrations(demonstrations, task)
+    transitions = demonstrations.transitions()
+    return discriminator_inputs(transitions.observations, transitions.actions, transitions.next_observations,
+                                task.action_space, observation_only)
+
+
+def check_demonstrations(demonstrations: LoggedDataset, task: InteractiveTask) -> None:
+    """Raise `DatasetError` when the demonstrations' observations or actions do not fit the task's."""
     space = task.action_space
     if demonstrations.observation_dim != len(task.observation_names):
         raise DatasetError("demonstrations", f"observations have {demonstrations.observation_dim} fields, "
@@ -128,18 +136,33 @@ def demonstration_inputs(demonstrations: LoggedDataset, task: InteractiveTask, o
     if space.is_discrete and demonstrations.action_space.n != space.n:
         raise DatasetError("demonstrations", f"choose among {demonstrations.action_space.n} actions, {task.name} "
                            f"among {space.n}", "pass demonstrations of this task")
-    transitions = demonstrations.transitions()
-    return discriminator_inputs(transitions.observations, transitions.actions, transitions.next_observations, space,
-                                observation_only)
+
+
+def with_indicator(inputs: np.ndarray, absorbing: np.ndarray | None = None) -> np.ndarray:
+    """`inputs` with an absorbing-indicator column: 0, or where `absorbing` holds, the absorbing state itself
+    (zeros, indicator 1)."""
+    out = np.concatenate([inputs, np.zeros((len(inputs), 1), np.float32)], 1).astype(np.float32)
+    if absorbing is not None:
+        out[absorbing] = 0.0
+        out[absorbing, -1] = 1.0
+    return out
+
+
+def absorbing_states(n: int, width: int) -> np.ndarray:
+    """`[n, width + 1]` rows of the absorbing state."""
+    return with_indicator(np.zeros((n, width), np.float32), np.ones(n, bool))
 
 
 def with_absorbing(inputs: np.ndarray, terminations: np.ndarray) -> np.ndarray:
-    """`inputs` with an absorbing-indicator column of zeros, plus one absorbing row (zeros, indicator 1) per
-    termination: the successor every terminated episode stays in (a time limit adds none)."""
-    real = np.concatenate([inputs, np.zeros((len(inputs), 1), np.float32)], 1)
-    absorbing = np.zeros((int(np.sum(terminations > 0)), inputs.shape[1] + 1), np.float32)
-    absorbing[:, -1] = 1.0
-    return np.concatenate([real, absorbing], 0)
+    """`inputs` with the indicator column, plus one absorbing row per termination: the successor every
+    terminated episode stays in (a time limit adds none)."""
+    return np.concatenate([with_indicator(inputs), absorbing_states(int(np.sum(terminations > 0)), inputs.shape[1])])
+
+
+def forever(reward: float, gamma: float) -> float:
+    """The discounted value, from the next step on, of receiving `reward` at every step for good: what a
+    termination into the absorbing state is worth at the terminating step."""
+    return reward * gamma / max(1.0 - gamma, 1e-3)
 
 
 def absorbing_scaling(real: np.ndarray) -> tuple[jax.Array, jax.Array]:
@@ -176,9 +199,7 @@ class GAILAdversary:
         if not self.config.absorbing:
             return np.logaddexp(0.0, self.discriminator.logits(inputs))  # -log(1 - D) = softplus(f)
         scored = np.logaddexp(0.0, self.discriminator.logits(with_absorbing(inputs, np.ones(1))))
-        # a termination enters the absorbing state for good: add its reward discounted over the rest of time
-        gamma = self.config.ppo.gamma
-        stay = float(scored[-1]) * gamma / max(1.0 - gamma, 1e-3)
+        stay = forever(float(scored[-1]), self.config.ppo.gamma)  # a termination enters the absorbing state
         return scored[:-1] + stay * np.asarray(transitions["terminations"], np.float32)
 
     def update(self, ppo: PPO, transitions: dict[str, np.ndarray]) -> dict[str, float]:
