@@ -20,8 +20,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy  # the package, as configured in pyproject.toml
 
+# two workers (CI has two cores), long tests stolen by whichever worker is idle
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.algos_speed

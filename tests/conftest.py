@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Many tests compile the same programs (a learner of one config on data of one shape; the commands the
+# CLI tests start in subprocesses): JAX's persistent cache, shared by pytest-xdist's workers and those
+# subprocesses, compiles each once per machine. It only skips XLA's compilation of an identical program.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(),
+                                                                f"tether-tests-jax-cache-{os.getuid()}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 * 1024**3))
 
 from tether.data import ActionSpace, LoggedDataset  # noqa: E402
 
