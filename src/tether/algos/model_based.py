@@ -47,8 +47,8 @@ from tether.dynamics import (
     sample_step,
 )
 from tether.errors import ConfigError, ModelFileError
-from tether.nets import QEnsemble, TanhGaussianActor
-from tether.nets.sac import actor_and_temperature_step, sample_actions, temperature, temperature_state
+from tether.nets import QEnsemble, TanhGaussianActor, sac
+from tether.nets.sac import sample_actions, temperature_state
 
 if TYPE_CHECKING:
     from tether.algos.engine import Scaling
@@ -278,31 +278,13 @@ def mixed_batch(batch: Batch, buffer: ModelBuffer, key: PRNGKey, n_real: int) ->
 
 
 # ---------------------------------------------------------------------------- SAC on the mix
-def critic_loss(params: Params, state: Any, batch: Batch, key: PRNGKey, config: ModelBasedConfig):
-    """SAC's soft Bellman loss summed over critics, the target the minimum of the target critics."""
-    next_actions, next_log_probs = sample_actions(state, state.actor.params, batch.next_observations, key)
-    next_q = jnp.min(state.critic.apply_fn({"params": state.target_critic_params}, batch.next_observations,
-                                           next_actions), axis=0)
-    next_value = next_q - temperature(state) * next_log_probs
-    targets = jax.lax.stop_gradient(batch.rewards + config.gamma * (1.0 - batch.terminations) * next_value)
-    q = state.critic.apply_fn({"params": params}, batch.observations, batch.actions)
-    loss = jnp.sum(jnp.mean((q - targets) ** 2, axis=1))
-    return loss, {"critic_loss": loss, "q_mean": jnp.mean(q)}
-
-
 def update(state: Any, batch: Batch, key: PRNGKey, *, config: ModelBasedConfig,
            pessimism: Pessimism) -> tuple[Any, Metrics]:
     """Imagine, then one SAC step on the mixed batch; `pessimism` turns a model step into rewards and ends."""
-    rollout_key, sample_key, critic_key, actor_key = jax.random.split(key, 4)
+    rollout_key, sample_key, sac_key = jax.random.split(key, 3)
     buffer, rollout_metrics = rollout(state, batch.observations[:config.rollout_batch_size], rollout_key,
                                       config.rollout_horizon, pessimism)
     state = state.replace(buffer=buffer)
     mixed = mixed_batch(batch, buffer, sample_key, int(round(config.real_ratio * config.batch_size)))
-    grads, critic_metrics = jax.grad(critic_loss, has_aux=True)(state.critic.params, state, mixed, critic_key, config)
-    critic = state.critic.apply_gradients(grads=grads)
-    state = state.replace(critic=critic)
-    state, actor_metrics = actor_and_temperature_step(state, mixed.observations, actor_key,
-                                                      target_entropy=-float(batch.actions.shape[-1]))
-    state = state.replace(step=state.step + 1, target_critic_params=optax.incremental_update(
-        critic.params, state.target_critic_params, config.tau))
-    return state, {**critic_metrics, **actor_metrics, **rollout_metrics}
+    state, sac_metrics = sac.update(state, mixed, sac_key, gamma=config.gamma, tau=config.tau)
+    return state, {**sac_metrics, **rollout_metrics}

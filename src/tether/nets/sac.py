@@ -1,4 +1,4 @@
-"""The soft actor-critic pieces shared by CQL, the model-based learners and the zoo's online SAC.
+"""The soft actor-critic pieces shared by CQL, SAC-N, EDAC, the model-based learners and the zoo's online SAC.
 
 Both states carry `actor` (a `TanhGaussianActor` train state), `critic` (a `QEnsemble` train
 state) and `log_temp` (a train state over `{"log_temp": scalar}`).
@@ -6,6 +6,7 @@ state) and `log_temp` (a train state over `{"log_temp": scalar}`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -13,7 +14,7 @@ import jax.numpy as jnp
 import optax
 from flax.training.train_state import TrainState
 
-from tether._types import Params, PRNGKey
+from tether._types import Metrics, Params, PRNGKey
 from tether.nets.mlp import tanh_gaussian_log_prob
 
 
@@ -54,6 +55,39 @@ def actor_and_temperature_step(state: Any, observations: jax.Array, key: PRNGKey
     grads, temp_metrics = jax.grad(temperature_loss, has_aux=True)(
         state.log_temp.params, jax.lax.stop_gradient(actor_metrics["entropy"]), target_entropy)
     return state.replace(log_temp=state.log_temp.apply_gradients(grads=grads)), {**actor_metrics, **temp_metrics}
+
+
+def soft_bellman_loss(params: Params, state: Any, batch: Any, key: PRNGKey, gamma: float):
+    """SAC's soft Bellman loss summed over critics: `r + gamma (1 - terminations) (min_i Q'_i(s', a') -
+    temperature * log pi(a'|s'))`, a' ~ pi(s'), as the target of every critic."""
+    next_actions, next_log_probs = sample_actions(state, state.actor.params, batch.next_observations, key)
+    next_q = jnp.min(state.critic.apply_fn({"params": state.target_critic_params}, batch.next_observations,
+                                           next_actions), axis=0)
+    next_value = next_q - temperature(state) * next_log_probs
+    targets = jax.lax.stop_gradient(batch.rewards + gamma * (1.0 - batch.terminations) * next_value)
+    q = state.critic.apply_fn({"params": params}, batch.observations, batch.actions)
+    loss = jnp.sum(jnp.mean((q - targets) ** 2, axis=1))
+    return loss, {"critic_loss": loss, "q_mean": jnp.mean(q)}
+
+
+CriticLoss = Callable[[Params, Any, Any, PRNGKey], tuple[jax.Array, Metrics]]
+
+
+def update(state: Any, batch: Any, key: PRNGKey, *, gamma: float, tau: float,
+           critic_loss: CriticLoss | None = None) -> tuple[Any, Metrics]:
+    """One SAC step: critics (on `critic_loss`, the soft Bellman loss unless given), then actor, then
+    temperature toward `-action_dim`, then Polyak-averaged target critics; `step + 1`."""
+    critic_key, actor_key = jax.random.split(key)
+    if critic_loss is None:
+        critic_loss = lambda params, s, b, k: soft_bellman_loss(params, s, b, k, gamma)  # noqa: E731
+    grads, critic_metrics = jax.grad(critic_loss, has_aux=True)(state.critic.params, state, batch, critic_key)
+    critic = state.critic.apply_gradients(grads=grads)
+    state = state.replace(critic=critic)
+    state, actor_metrics = actor_and_temperature_step(state, batch.observations, actor_key,
+                                                      target_entropy=-float(batch.actions.shape[-1]))
+    state = state.replace(step=state.step + 1,
+                          target_critic_params=optax.incremental_update(critic.params, state.target_critic_params, tau))
+    return state, {**critic_metrics, **actor_metrics}
 
 
 def act(state: Any, observations: jax.Array, key: PRNGKey, *, config: Any, deterministic: bool) -> jax.Array:

@@ -20,8 +20,8 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from tether._types import Metrics, Params, PRNGKey
-from tether.nets import QEnsemble, TanhGaussianActor
-from tether.nets.sac import actor_and_temperature_step, sample_actions, temperature, temperature_state
+from tether.nets import QEnsemble, TanhGaussianActor, sac
+from tether.nets.sac import temperature_state
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,30 +79,9 @@ def init(config: SACConfig, observation_dim: int, action_dim: int, key: PRNGKey)
     )
 
 
-def critic_loss(params: Params, state: SACState, batch: Batch, key: PRNGKey, gamma: float):
-    next_actions, next_log_probs = sample_actions(state, state.actor.params, batch.next_observations, key)
-    target_q = state.critic.apply_fn({"params": state.target_critic_params}, batch.next_observations, next_actions)
-    soft_value = jnp.min(target_q, axis=0) - temperature(state) * next_log_probs
-    targets = batch.rewards + gamma * (1.0 - batch.terminations) * soft_value
-    q = state.critic.apply_fn({"params": params}, batch.observations, batch.actions)
-    loss = jnp.mean(jnp.sum((q - jax.lax.stop_gradient(targets)) ** 2, axis=0))
-    return loss, {"critic_loss": loss, "q_mean": jnp.mean(q)}
-
-
 def update(state: SACState, batch: Batch, key: PRNGKey, *, config: SACConfig) -> tuple[SACState, Metrics]:
     """One SAC step: critics, then actor, then temperature, then Polyak-averaged targets."""
-    critic_key, actor_key = jax.random.split(key)
-    grads, critic_metrics = jax.grad(critic_loss, has_aux=True)(
-        state.critic.params, state, batch, critic_key, config.gamma)
-    state = state.replace(critic=state.critic.apply_gradients(grads=grads))
-    state, actor_metrics = actor_and_temperature_step(state, batch.observations, actor_key,
-                                                      target_entropy=-float(batch.actions.shape[-1]))
-    state = state.replace(
-        target_critic_params=optax.incremental_update(
-            state.critic.params, state.target_critic_params, config.tau),
-        step=state.step + 1,
-    )
-    return state, {**critic_metrics, **actor_metrics}
+    return sac.update(state, batch, key, gamma=config.gamma, tau=config.tau)
 
 
 def make_multi_update(config: SACConfig):
