@@ -18,11 +18,14 @@ from tether.algos.dagger import DAggerConfig, DiscreteDAggerConfig
 from tether.algos.discrete_bc import DiscreteBCConfig
 from tether.algos.discrete_bcq import DiscreteBCQConfig
 from tether.algos.discrete_cql import DiscreteCQLConfig
+from tether.algos.edac import EDACConfig
 from tether.algos.engine import dataset_spec, device_data, fit_scaling, scan_updates, update_hlo
 from tether.algos.iql import IQLConfig
 from tether.algos.mopo import MOPOConfig
 from tether.algos.morel import MOReLConfig
+from tether.algos.rebrac import ReBRACConfig
 from tether.algos.registry import config_from_json
+from tether.algos.sac_n import SACNConfig
 from tether.algos.td3_plus_bc import TD3PlusBCConfig
 
 SMALL = {"hidden_dims": (32, 32), "batch_size": 32}
@@ -34,6 +37,9 @@ CONFIGS = {
     "iql": IQLConfig(**SMALL),
     "cql": CQLConfig(**SMALL, n_action_samples=4),
     "bcq": BCQConfig(**SMALL, vae_hidden_dims=(32, 32), n_action_samples=8),
+    "rebrac": ReBRACConfig(**SMALL),
+    "sac_n": SACNConfig(**SMALL, n_critics=3),
+    "edac": EDACConfig(**SMALL, n_critics=3),
     "mopo": MOPOConfig(**SMALL, **SMALL_MODEL),
     "morel": MOReLConfig(**SMALL, **SMALL_MODEL),
     "discrete_bc": DiscreteBCConfig(**SMALL),

@@ -14,7 +14,10 @@ import pytest
 from tether.algos.bc import BCConfig
 from tether.algos.bcq import BCQConfig
 from tether.algos.cql import CQLConfig
+from tether.algos.edac import EDACConfig
 from tether.algos.iql import IQLConfig
+from tether.algos.rebrac import ReBRACConfig
+from tether.algos.sac_n import SACNConfig
 from tether.algos.td3_plus_bc import TD3PlusBCConfig
 from tether.data import ActionSpace, LoggedDataset
 
@@ -50,6 +53,9 @@ def bc_value():
     IQLConfig(**SMALL),
     CQLConfig(**SMALL, actor_learning_rate=3e-4),
     BCQConfig(**SMALL, vae_hidden_dims=(64, 64), action_flexibility=0.1),
+    ReBRACConfig(**SMALL),
+    SACNConfig(**SMALL, n_critics=5),
+    EDACConfig(**SMALL, n_critics=5),
 ], ids=lambda c: c.get_type())
 def test_offline_rl_beats_behaviour_cloning_on_mixed_quality_logs(bc_value, config):
     assert -0.07 < bc_value < -0.035  # BC lands near the mixture mean, as the closed form says

@@ -8,13 +8,17 @@ import numpy as np
 import optax
 from flax.training.train_state import TrainState
 
-from tether.algos import bc, bcq, cql, iql, td3_plus_bc
+from tether.algos import bc, bcq, cql, edac, iql, rebrac, sac_n, td3_plus_bc
 from tether.algos.base import Batch, DatasetSpec
 from tether.algos.bc import BCConfig
 from tether.algos.bcq import BCQConfig
 from tether.algos.cql import CQLConfig
+from tether.algos.edac import EDACConfig
 from tether.algos.iql import IQLConfig
+from tether.algos.rebrac import ReBRACConfig
+from tether.algos.sac_n import SACNConfig
 from tether.algos.td3_plus_bc import TD3PlusBCConfig
+from tether.nets import QEnsemble
 
 RNG = np.random.default_rng(0)
 BATCH = Batch(observations=jnp.asarray(RNG.normal(size=(4, 3)), jnp.float32),
@@ -161,3 +165,87 @@ def test_cql_lagrangian_alpha_scales_the_penalty_and_moves_toward_the_threshold(
     state = cql.init(fixed, DatasetSpec(3, 2), jax.random.PRNGKey(0))
     state, metrics = cql.update(state, BATCH, jax.random.PRNGKey(1), config=fixed)
     np.testing.assert_allclose(metrics["alpha"], 3.0, rtol=1e-6)
+
+
+def test_rebrac_actor_loss_sums_the_behaviour_error_over_actions_and_normalises_the_critics_minimum():
+    pi = RNG.uniform(-1, 1, (4, 2)).astype(np.float32)
+    q = np.array([[2.0, -4.0, 1.0, 3.0], [1.0, 9.0, -2.0, 9.0]], np.float32)
+    state = td3_plus_bc.TD3PlusBCState(
+        actor=_fixed(lambda v, obs: jnp.asarray(pi)), critic=_fixed(lambda v, obs, a: jnp.asarray(q)),
+        target_actor_params={}, target_critic_params={}, step=jnp.int32(0))
+    loss, metrics = rebrac.actor_loss(state.actor.params, state, BATCH, ReBRACConfig(actor_beta=0.3))
+    q_min = q.min(0)
+    penalty = np.sum((pi - np.asarray(BATCH.actions)) ** 2, axis=1)
+    np.testing.assert_allclose(loss, np.mean(0.3 * penalty - q_min / np.mean(np.abs(q_min))), rtol=1e-6)
+    np.testing.assert_allclose(metrics["bc_loss"], penalty.mean(), rtol=1e-6)
+
+
+def test_rebrac_critic_target_pays_for_leaving_the_logged_next_action_and_only_where_it_bootstraps():
+    config = ReBRACConfig(target_smoothing_sigma=0.0, gamma=0.9, critic_beta=0.5)
+    next_logged = RNG.uniform(-1, 1, (4, 2)).astype(np.float32)
+    target_action = RNG.uniform(-1, 1, (4, 2)).astype(np.float32)
+    q_next = np.array([[1.0, 2.0, 3.0, 4.0], [0.5, 5.0, 2.0, 6.0]], np.float32)
+    critic = _fixed(lambda v, obs, a: jnp.asarray(q_next) if v["params"] == "target" else jnp.zeros((2, 4)))
+    state = td3_plus_bc.TD3PlusBCState(actor=_fixed(lambda v, obs: jnp.asarray(target_action)), critic=critic,
+                                       target_actor_params={}, target_critic_params="target", step=jnp.int32(0))
+    batch = BATCH._replace(next_actions=jnp.asarray(next_logged))
+    loss, _ = rebrac.critic_loss("online", state, batch, jax.random.PRNGKey(0), config)
+    next_value = q_next.min(0) - 0.5 * np.sum((target_action - next_logged) ** 2, axis=1)
+    targets = np.asarray(BATCH.rewards) + 0.9 * (1 - np.asarray(BATCH.terminations)) * next_value
+    np.testing.assert_allclose(loss, 2 * np.mean(targets**2), rtol=1e-6)  # two critics predicting 0
+
+
+def test_the_logged_next_action_is_the_next_step_s_within_an_episode_and_its_own_at_the_end():
+    from tests.conftest import make_dataset
+
+    data = make_dataset((3, 2), obs_dim=2, action_dim=1, seed=0)
+    transitions = data.transitions()
+    a = data.actions[:, 0]
+    np.testing.assert_array_equal(transitions.next_actions[:, 0], [a[1], a[2], a[2], a[4], a[4]])
+
+
+def test_sac_n_target_is_the_minimum_of_all_critics_less_the_temperature_times_the_log_density():
+    """The tanh-Gaussian's log-density by hand at the action drawn with the loss's key (`eps` below)."""
+    n_critics, temperature, gamma = 5, 0.3, 0.9
+    mean = RNG.normal(0, 0.5, (4, 2)).astype(np.float32)
+    q_next = RNG.normal(0, 1, (n_critics, 4)).astype(np.float32)
+    critic = _fixed(lambda v, obs, a: jnp.asarray(q_next) if v["params"] == "target" else jnp.zeros((n_critics, 4)))
+    state = sac_n.SACNState(actor=_fixed(lambda v, obs: (jnp.asarray(mean), jnp.full((4, 2), -2.0))),
+                            critic=critic, log_temp=_fixed(None, {"log_temp": jnp.log(jnp.float32(temperature))}),
+                            target_critic_params="target", step=jnp.int32(0))
+    loss, _ = sac_n.sac.soft_bellman_loss("online", state, BATCH, jax.random.PRNGKey(0), gamma)
+    eps = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (4, 2)), np.float64)
+    pre_tanh = mean + np.exp(-2.0) * eps
+    log_density = np.sum(-0.5 * eps**2 + 2.0 - 0.5 * np.log(2 * np.pi) - np.log(1 - np.tanh(pre_tanh) ** 2), axis=1)
+    targets = np.asarray(BATCH.rewards) + gamma * (1 - np.asarray(BATCH.terminations)) * (
+        q_next.min(0) - temperature * log_density)
+    np.testing.assert_allclose(loss, n_critics * np.mean(targets**2), rtol=1e-4)
+    assert SACNConfig().n_critics == 10 and sac_n.SPEC.q_value is not None
+
+
+def test_edac_gradient_similarity_matches_the_closed_form_of_known_critics():
+    """Q_i(s, a) = w_i . a + c_i ||a||^2 / 2: grad_a Q_i = w_i + c_i a, normalised, summed over i != j."""
+    w = RNG.normal(size=(3, 2)).astype(np.float32)
+    c = np.array([0.5, -1.0, 2.0], np.float32)
+
+    def critics(variables, obs, actions):  # actions [3, batch, 2]: one batch per critic
+        return jnp.einsum("iba,ia->ib", actions, w) + 0.5 * c[:, None] * jnp.sum(actions**2, axis=-1)
+
+    state = sac_n.SACNState(actor=_fixed(None), critic=_fixed(critics), log_temp=_fixed(None),
+                            target_critic_params={}, step=jnp.int32(0))
+    similarity = edac.gradient_similarity({"w": jnp.zeros((3, 1))}, state, BATCH.observations, BATCH.actions)
+    a = np.asarray(BATCH.actions)
+    grads = w[:, None, :] + c[:, None, None] * a[None]  # [3, batch, 2]
+    unit = grads / np.linalg.norm(grads, axis=-1, keepdims=True)
+    expected = np.mean([sum(unit[i, b] @ unit[j, b] for i in range(3) for j in range(3) if i != j)
+                        for b in range(4)]) / 2
+    np.testing.assert_allclose(similarity, expected, rtol=1e-5)
+    assert EDACConfig().eta == 1.0
+
+
+def test_critics_given_one_action_batch_each_equal_critics_given_a_shared_one():
+    net = QEnsemble((8,), n_critics=3)
+    params = net.init(jax.random.PRNGKey(0), BATCH.observations, BATCH.actions)
+    shared = net.apply(params, BATCH.observations, BATCH.actions)
+    each = net.apply(params, BATCH.observations, jnp.broadcast_to(BATCH.actions, (3, 4, 2)))
+    np.testing.assert_allclose(each, shared, rtol=1e-6)

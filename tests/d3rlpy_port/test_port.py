@@ -124,6 +124,18 @@ def test_scalers_translate_to_the_same_reward_scale():
     assert fit_scaling(dataset, multiply.config).reward_scale == 5.0
 
 
+def test_rebrac_as_d3rlpys_reproduction_builds_it():
+    wide = d3rlpy.models.VectorEncoderFactory(hidden_units=[256, 256, 256])
+    config = d3rlpy.algos.ReBRACConfig(actor_encoder_factory=wide, critic_beta=0.1,
+                                       critic_encoder_factory=d3rlpy.models.VectorEncoderFactory(
+                                           hidden_units=[256, 256, 256], use_layer_norm=True)).config
+    assert (config.hidden_dims, config.critic_layer_norm, config.actor_layer_norm) == ((256, 256, 256), True, False)
+    assert (config.actor_beta, config.critic_beta, config.batch_size) == (0.001, 0.1, 1024)
+    assert (config.observation_scaler, config.network_init) == (None, "torch")
+    plain = d3rlpy.algos.ReBRACConfig().config  # d3rlpy's default encoders: 256x256, no LayerNorm
+    assert (plain.hidden_dims, plain.critic_layer_norm) == ((256, 256), False)
+
+
 def test_cql_keeps_d3rlpys_lagrangian_alpha():
     config = d3rlpy.algos.CQLConfig(alpha_threshold=5.0, initial_alpha=2.0).config
     assert isinstance(config, CQLConfig) and config.alpha_learning_rate == 1e-4  # d3rlpy's default

@@ -42,6 +42,7 @@ from tether.algos.dagger import DAggerConfig, DiscreteDAggerConfig
 from tether.algos.discrete_bc import DiscreteBCConfig
 from tether.algos.discrete_bcq import DiscreteBCQConfig
 from tether.algos.discrete_cql import DiscreteCQLConfig
+from tether.algos.edac import EDACConfig
 from tether.algos.engine import Learner, TrainingDivergedError
 from tether.algos.evaluators import (
     AverageValueEstimationEvaluator,
@@ -61,15 +62,18 @@ from tether.algos.iql import IQLConfig
 from tether.algos.mopo import MOPOConfig
 from tether.algos.morel import MOReLConfig
 from tether.algos.ppo import PPOConfig
+from tether.algos.rebrac import ReBRACConfig
 from tether.algos.registry import algos_for, get_algo, get_interactive, load_learner, registered_algos
+from tether.algos.sac_n import SACNConfig
 from tether.algos.td3_plus_bc import TD3PlusBCConfig
 
 __all__ = [
     "AIRLConfig", "AverageValueEstimationEvaluator", "BCConfig", "BCQConfig", "CQLConfig",
     "CompareContinuousActionDiffEvaluator", "CompareDiscreteActionMatchEvaluator", "ContinuousActionDiffEvaluator",
     "DAggerConfig", "DiscountedSumOfAdvantageEvaluator", "DiscreteActionMatchEvaluator", "DiscreteBCConfig",
-    "DiscreteBCQConfig", "DiscreteCQLConfig", "DiscreteDAggerConfig", "EnvironmentEvaluator", "GAILConfig",
-    "IQLConfig", "InitialStateValueEstimationEvaluator", "Learner", "LearnerConfig", "MOPOConfig", "MOReLConfig",
-    "PPOConfig", "SoftOPCEvaluator", "TD3PlusBCConfig", "TDErrorEvaluator", "TrainingDivergedError",
-    "TrueValueEvaluator", "algos_for", "get_algo", "get_interactive", "load_learner", "registered_algos",
+    "DiscreteBCQConfig", "DiscreteCQLConfig", "DiscreteDAggerConfig", "EDACConfig", "EnvironmentEvaluator",
+    "GAILConfig", "IQLConfig", "InitialStateValueEstimationEvaluator", "Learner", "LearnerConfig", "MOPOConfig",
+    "MOReLConfig", "PPOConfig", "ReBRACConfig", "SACNConfig", "SoftOPCEvaluator", "TD3PlusBCConfig",
+    "TDErrorEvaluator", "TrainingDivergedError", "TrueValueEvaluator", "algos_for", "get_algo", "get_interactive",
+    "load_learner", "registered_algos"
 ]

@@ -34,6 +34,7 @@ class Batch(NamedTuple):
     terminations: jax.Array  # [batch], 1.0 where the episode truly ended: no bootstrap
     action_masks: jax.Array | None = None  # [batch, n_actions] bool, discrete logs with masks only
     next_action_masks: jax.Array | None = None  # [batch, n_actions] bool, allowed in the successor
+    next_actions: jax.Array | None = None  # [batch, action_dim], logged at the successor (continuous logs)
 
 
 @dataclass(frozen=True)

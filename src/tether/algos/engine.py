@@ -116,7 +116,9 @@ def device_data(dataset: LoggedDataset, scaling: Scaling, device: jax.Device) ->
             "rewards": (tr.rewards * scaling.reward_scale).astype(np.float32),
             "next_observations": scaling.observations(tr.next_observations),
             "terminations": tr.terminations.astype(np.float32), "action_masks": tr.action_masks,
-            "next_action_masks": tr.next_action_masks}
+            "next_action_masks": tr.next_action_masks,
+            "next_actions": None if dataset.action_space.is_discrete or tr.next_actions is None
+            else scaling.actions_to_unit(tr.next_actions)}
     return Batch(**jax.device_put(host, device))
 
 

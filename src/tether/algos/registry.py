@@ -22,10 +22,13 @@ from tether.algos import (
     discrete_bc,
     discrete_bcq,
     discrete_cql,
+    edac,
     gail,
     iql,
     mopo,
     morel,
+    rebrac,
+    sac_n,
     td3_plus_bc,
 )
 from tether.algos.base import AlgoSpec, InteractiveSpec
@@ -41,6 +44,9 @@ ALGORITHMS: dict[str, AlgoSpec] = {spec.name: spec for spec in (
     iql.SPEC,
     td3_plus_bc.SPEC,
     bcq.SPEC,
+    rebrac.SPEC,
+    sac_n.SPEC,
+    edac.SPEC,
     mopo.SPEC,
     morel.SPEC,
     dagger.SPEC,

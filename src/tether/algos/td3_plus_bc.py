@@ -12,8 +12,10 @@ the comparison behind the default is in bench/NOTES.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +23,7 @@ import optax
 from flax import struct
 from flax.training.train_state import TrainState
 
-from tether._types import Params, PRNGKey
+from tether._types import Metrics, Params, PRNGKey
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec
 from tether.algos.config import LearnerConfig
 from tether.nets import DeterministicActor, QEnsemble
@@ -107,7 +109,7 @@ def actor_loss(params: Params, state: TD3PlusBCState, batch: Batch, config: TD3P
     return loss, {"actor_loss": loss, "bc_loss": bc}
 
 
-def _actor_step(state: TD3PlusBCState, batch: Batch, config: TD3PlusBCConfig):
+def _actor_step(state: TD3PlusBCState, batch: Batch, config: Any, actor_loss: Callable):
     grads, metrics = jax.grad(actor_loss, has_aux=True)(state.actor.params, state, batch, config)
     actor = state.actor.apply_gradients(grads=grads)
     return state.replace(
@@ -117,25 +119,32 @@ def _actor_step(state: TD3PlusBCState, batch: Batch, config: TD3PlusBCConfig):
     ), metrics
 
 
-def _skip_actor(state: TD3PlusBCState, batch: Batch, config: TD3PlusBCConfig):
+def _skip_actor(state: TD3PlusBCState, batch: Batch, config: Any, actor_loss: Callable):
     return state, {"actor_loss": jnp.float32(jnp.nan), "bc_loss": jnp.float32(jnp.nan)}
 
 
-def update(state: TD3PlusBCState, batch: Batch, key: PRNGKey, *, config: TD3PlusBCConfig):
+def delayed_actor_update(state: TD3PlusBCState, batch: Batch, key: PRNGKey, *, config: Any,
+                         critic_loss: Callable, actor_loss: Callable) -> tuple[TD3PlusBCState, Metrics]:
+    """TD3's step: the critics on `critic_loss`; every `update_actor_interval`-th step the actor on
+    `actor_loss` (metrics `actor_loss`, `bc_loss`) and both targets by Polyak averaging (ReBRAC's too)."""
     grads, critic_metrics = jax.grad(critic_loss, has_aux=True)(state.critic.params, state, batch, key, config)
     state = state.replace(critic=state.critic.apply_gradients(grads=grads))
     state, actor_metrics = jax.lax.cond(state.step % config.update_actor_interval == 0,
-                                        partial(_actor_step, config=config), partial(_skip_actor, config=config),
-                                        state, batch)
+                                        partial(_actor_step, config=config, actor_loss=actor_loss),
+                                        partial(_skip_actor, config=config, actor_loss=actor_loss), state, batch)
     return state.replace(step=state.step + 1), {**critic_metrics, **actor_metrics}
 
 
-def act(state: TD3PlusBCState, observations: jax.Array, key: PRNGKey, *, config: TD3PlusBCConfig,
+def update(state: TD3PlusBCState, batch: Batch, key: PRNGKey, *, config: TD3PlusBCConfig):
+    return delayed_actor_update(state, batch, key, config=config, critic_loss=critic_loss, actor_loss=actor_loss)
+
+
+def act(state: TD3PlusBCState, observations: jax.Array, key: PRNGKey, *, config: Any,
         deterministic: bool):
     return state.actor.apply_fn({"params": state.actor.params}, observations)
 
 
-def q_value(state: TD3PlusBCState, observations: jax.Array, actions: jax.Array, *, config: TD3PlusBCConfig):
+def q_value(state: TD3PlusBCState, observations: jax.Array, actions: jax.Array, *, config: Any):
     return jnp.mean(state.critic.apply_fn({"params": state.critic.params}, observations, actions), axis=0)
 
 

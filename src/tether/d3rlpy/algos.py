@@ -26,6 +26,7 @@ from tether.algos import IQLConfig as _IQL
 from tether.algos import Learner, LearnerConfig, load_learner
 from tether.algos import MOPOConfig as _MOPO
 from tether.algos import MOReLConfig as _MOReL
+from tether.algos import ReBRACConfig as _ReBRAC
 from tether.algos import TD3PlusBCConfig as _TD3PlusBC
 from tether.algos.engine import dataset_spec, fit_scaling
 from tether.d3rlpy import logging as d3logging
@@ -130,6 +131,24 @@ def BCConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
 def TD3PlusBCConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
     """d3rlpy's `TD3PlusBCConfig` (the same defaults as tether's)."""
     return _port(_TD3PlusBC, _ACTOR_CRITIC, kwargs)
+
+
+def ReBRACConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
+    """d3rlpy's `ReBRACConfig` (`actor_beta` 0.001, `critic_beta` 0.01, batch 1024, learning rates 1e-3) with
+    its networks as d3rlpy builds them: 256x256 unless an encoder factory says otherwise, PyTorch's
+    initialisation, observations as logged, LayerNorm where a `VectorEncoderFactory` has `use_layer_norm=True`
+    (d3rlpy's ReBRAC reproduction asks it for the critics, three layers of 256)."""
+    kwargs = dict(kwargs)
+    norms: dict[str, bool] = {}
+    for argument, field_name in (("actor_encoder_factory", "actor_layer_norm"),
+                                 ("critic_encoder_factory", "critic_layer_norm")):
+        factory = kwargs.get(argument)
+        norms[field_name] = False
+        if isinstance(factory, VectorEncoderFactory) and factory.use_layer_norm:
+            norms[field_name] = True
+            kwargs[argument] = dataclasses.replace(factory, use_layer_norm=False)
+    kwargs.setdefault("actor_encoder_factory", DefaultEncoderFactory())
+    return _port(_ReBRAC, _ACTOR_CRITIC, kwargs, network_init="torch", **norms)
 
 
 def IQLConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
@@ -323,4 +342,4 @@ def load_learnable(path: str | Path, device: str | bool | None = False) -> Porte
 
 __all__ = ["BCConfig", "BCQConfig", "CQLConfig", "DAggerConfig", "DiscreteBCConfig", "DiscreteBCQConfig",
            "DiscreteCQLConfig", "DiscreteDAggerConfig", "IQLConfig", "MOPOConfig", "MOReLConfig", "PortedLearner",
-           "TD3PlusBCConfig", "load_learnable"]
+           "ReBRACConfig", "TD3PlusBCConfig", "load_learnable"]

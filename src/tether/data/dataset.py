@@ -204,6 +204,8 @@ class Transitions(NamedTuple):
     timesteps: np.ndarray  # [n] step index within the episode
     action_masks: np.ndarray | None = None  # [n, n_actions] actions allowed in the state (discrete)
     next_action_masks: np.ndarray | None = None  # [n, n_actions] allowed in the successor (all at an episode end)
+    next_actions: np.ndarray | None = None  # [n, ...] the action logged at the successor (ReBRAC's critic
+    #   penalty); at an episode's last step, where none was logged, the step's own action
 
 
 @dataclass(frozen=True)
@@ -438,10 +440,12 @@ class LoggedDataset:
             following[:-1] = self.action_masks[1:]
             following[last] = True
             next_masks = following[index]
+        next_actions = self.actions.copy()
+        next_actions[:-1][~last[:-1]] = self.actions[1:][~last[:-1]]
         return Transitions(
             self.observations[index], self.actions[index], self.rewards[index], next_obs[index],
             self.terminations[index].astype(np.float32), self.episode_ids[index], self.timesteps[index],
-            masks, next_masks)
+            masks, next_masks, next_actions[index])
 
     def select_episodes(self, indices: Sequence[int] | np.ndarray) -> LoggedDataset:
         """A new dataset of the given episodes, in the given order."""

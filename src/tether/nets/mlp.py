@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 LOG_STD_MIN = -20.0  # rlkit / D4RL behaviour-policy clamp
 LOG_STD_MAX = 2.0
-INITS = ("lecun", "torch")
+INITS = ("lecun", "torch", "edac")
 # bound at import: flax re-evaluates initializers' shapes inside `apply`, and the update cross-check
 # (bench.crosscheck) stands in for `jax.random.uniform` while it traces an update
 _uniform = jax.random.uniform
@@ -62,19 +62,22 @@ def matmul(x: jax.Array, kernel: jax.Array, dimension_numbers, precision=None, p
     return _linear(x, kernel)
 
 
-def dense_init(init: str, fan_in: int) -> dict:
+def dense_init(init: str, fan_in: int, output_bound: float | None = None) -> dict:
     """`nn.Dense` keyword arguments for `init`: `"lecun"` is flax's default (lecun-normal kernel, zero
-    bias); `"torch"` is PyTorch's `nn.Linear` default, kernel and bias uniform on +-1/sqrt(fan_in).
-    Either way the layer multiplies with `matmul` (same values, a faster backward pass)."""
+    bias); `"torch"` is PyTorch's `nn.Linear` default, kernel and bias uniform on +-1/sqrt(fan_in);
+    `"edac"` is the EDAC paper's (used by SAC-N, EDAC and ReBRAC): PyTorch's kernel with biases 0.1, and
+    an output layer (`output_bound` given) uniform on +-output_bound, kernel and bias, so the first
+    outputs are near 0. Either way the layer multiplies with `matmul` (same values, a faster backward pass)."""
     check_init(init)
     if init == "lecun":
         return {"dot_general": matmul}
-    bound = 1.0 / fan_in**0.5
+    bound = 1.0 / fan_in**0.5 if init == "torch" or output_bound is None else output_bound
 
     def uniform(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
         return _uniform(key, shape, dtype, -bound, bound)
 
-    return {**dense_init("lecun", fan_in), "kernel_init": uniform, "bias_init": uniform}
+    bias = uniform if init == "torch" or output_bound is not None else nn.initializers.constant(0.1)
+    return {**dense_init("lecun", fan_in), "kernel_init": uniform, "bias_init": bias}
 
 
 ACTIVATIONS = {"relu": nn.relu, "swish": nn.swish}
@@ -89,6 +92,7 @@ class MLP(nn.Module):
     layer_norm: bool = False
     weight_init: str = "lecun"
     activation: str = "relu"
+    output_bound: float = 3e-3  # the output layer's bound under "edac" (critics 3e-3, actors 1e-3)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -98,7 +102,7 @@ class MLP(nn.Module):
                 x = nn.LayerNorm()(x)
             x = ACTIVATIONS[self.activation](x)
         if self.output_dim:
-            x = nn.Dense(self.output_dim, **dense_init(self.weight_init, x.shape[-1]))(x)
+            x = nn.Dense(self.output_dim, **dense_init(self.weight_init, x.shape[-1], self.output_bound))(x)
         return x
 
 
@@ -112,8 +116,8 @@ class TanhGaussianActor(nn.Module):
     @nn.compact
     def __call__(self, observations: jax.Array) -> tuple[jax.Array, jax.Array]:
         h = MLP(self.hidden_dims, weight_init=self.weight_init, name="trunk")(observations)
-        mean = nn.Dense(self.action_dim, name="mean", **dense_init(self.weight_init, h.shape[-1]))(h)
-        log_std = nn.Dense(self.action_dim, name="log_std", **dense_init(self.weight_init, h.shape[-1]))(h)
+        mean = nn.Dense(self.action_dim, name="mean", **dense_init(self.weight_init, h.shape[-1], 1e-3))(h)
+        log_std = nn.Dense(self.action_dim, name="log_std", **dense_init(self.weight_init, h.shape[-1], 1e-3))(h)
         return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
 
 
@@ -130,7 +134,11 @@ def tanh_gaussian_log_prob(
 
 
 class QEnsemble(nn.Module):
-    """`n_critics` independent Q(s, a) MLPs evaluated in one vmapped call: returns `[n_critics, batch]`."""
+    """`n_critics` independent Q(s, a) MLPs evaluated in one vmapped call: returns `[n_critics, batch]`.
+
+    `actions` is `[batch, action_dim]`, shared by the members, or `[n_critics, batch, action_dim]`, one
+    batch per member (so a gradient with respect to them is per member: EDAC's diversity term).
+    """
 
     hidden_dims: Sequence[int]
     n_critics: int = 2
@@ -150,8 +158,12 @@ class QEnsemble(nn.Module):
         # each member gets its own (broadcast) copy of the input: every layer is then a matmul batched
         # over the leading member axis, where a shared input made XLA interleave the member axis into
         # the activations' layout and transpose them back at every layer
-        x = jnp.concatenate([observations, actions], axis=-1)
-        x = jnp.broadcast_to(x, (self.n_critics, *x.shape))
+        if actions.ndim == observations.ndim + 1:
+            observations = jnp.broadcast_to(observations, (self.n_critics, *observations.shape))
+            x = jnp.concatenate([observations, actions], axis=-1)
+        else:
+            x = jnp.concatenate([observations, actions], axis=-1)
+            x = jnp.broadcast_to(x, (self.n_critics, *x.shape))
         return ensemble(self.hidden_dims, 1, self.layer_norm, self.weight_init)(x)[..., 0]
 
 
@@ -161,10 +173,12 @@ class DeterministicActor(nn.Module):
     hidden_dims: Sequence[int]
     action_dim: int
     weight_init: str = "lecun"
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, observations: jax.Array) -> jax.Array:
-        return jnp.tanh(MLP(self.hidden_dims, self.action_dim, weight_init=self.weight_init)(observations))
+        return jnp.tanh(MLP(self.hidden_dims, self.action_dim, layer_norm=self.layer_norm,
+                            weight_init=self.weight_init, output_bound=1e-3)(observations))
 
 
 class GaussianActor(nn.Module):

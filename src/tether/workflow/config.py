@@ -21,7 +21,8 @@ PROFILES: dict[str, dict[str, int]] = {
               "discrete_bcq": 3000, "fqe": 5000},
     "seed": {"baseline": 10_000, "cql": 20_000, "discrete_cql": 20_000, "fqe": 10_000},
     "full": {"baseline": 50_000, "cql": 100_000, "bcq": 100_000, "iql": 100_000, "td3_plus_bc": 100_000,
-             "mopo": 100_000, "morel": 100_000, "discrete_cql": 50_000, "discrete_bcq": 50_000, "fqe": 30_000},
+             "rebrac": 100_000, "sac_n": 100_000, "edac": 100_000, "mopo": 100_000, "morel": 100_000,
+             "discrete_cql": 50_000, "discrete_bcq": 50_000, "fqe": 30_000},
 }
 # the evaluation's dynamics ensemble trains at most this many updates (early-stopped on held-out episodes)
 MODEL_STEPS = 20_000
