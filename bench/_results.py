@@ -8,14 +8,36 @@ import platform
 import time
 from pathlib import Path
 
+import numpy as np
+
 RESULTS = Path(__file__).parent / "results"
 # the interpreter with d3rlpy for side-by-side runs: bench/.venv-d3rlpy (`make bench-peers`), or TETHER_PEER_PYTHON
 PEER_PYTHON = Path(os.environ.get("TETHER_PEER_PYTHON", Path(__file__).parent / ".venv-d3rlpy" / "bin" / "python"))
 
 
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux; the platform's processor string elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def machine() -> dict:
-    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "date": time.strftime("%Y-%m-%d")}
+    return {"cpu_count": os.cpu_count(), "cpu_model": cpu_model(), "platform": platform.platform(),
+            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}
+
+
+def iqm_interval(values: np.ndarray, reps: int = 2000) -> tuple[float, float, float]:
+    """The interquartile mean of per-seed `values` with rliable's 95% stratified-bootstrap interval."""
+    from rliable import library, metrics
+
+    point, interval = library.get_interval_estimates({"m": np.asarray(values).reshape(-1, 1)},
+                                                     lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps)
+    return float(point["m"][0]), float(interval["m"][0, 0]), float(interval["m"][1, 0])
 
 
 def write_results(name: str, payload: dict, table_rows: list[dict], title: str) -> Path:

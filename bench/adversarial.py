@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from bench._results import RESULTS, write_results
+from bench._results import RESULTS, iqm_interval, write_results
 from bench.dagger import EXPERTS, PEER_ENV_IDS, PEER_PYTHON, evaluate, expert_return
 from tether.algos import AIRLConfig, BCConfig, GAILConfig, PPOConfig
 from tether.algos.discrete_bc import DiscreteBCConfig
@@ -112,15 +112,6 @@ def run_peer(task_name: str, method: str, demos: LoggedDataset, seed: int, args)
         if done.returncode != 0:
             raise RuntimeError(f"imitation peer failed: {done.stderr[-2000:]}")
         return json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
-
-
-def iqm_interval(returns: np.ndarray, reps: int = 2000) -> tuple[float, float, float]:
-    """IQM of per-seed returns with rliable's 95% stratified-bootstrap interval."""
-    from rliable import library, metrics
-
-    point, interval = library.get_interval_estimates({"m": returns.reshape(-1, 1)},
-                                                     lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps)
-    return float(point["m"][0]), float(interval["m"][0, 0]), float(interval["m"][1, 0])
 
 
 def steps_for(spec: str | int, task: str) -> int:
