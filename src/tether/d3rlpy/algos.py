@@ -22,11 +22,13 @@ from tether.algos import DiscreteBCConfig as _DiscreteBC
 from tether.algos import DiscreteBCQConfig as _DiscreteBCQ
 from tether.algos import DiscreteCQLConfig as _DiscreteCQL
 from tether.algos import DiscreteDAggerConfig as _DiscreteDAgger
+from tether.algos import EDACConfig as _EDAC
 from tether.algos import IQLConfig as _IQL
 from tether.algos import Learner, LearnerConfig, load_learner
 from tether.algos import MOPOConfig as _MOPO
 from tether.algos import MOReLConfig as _MOReL
 from tether.algos import ReBRACConfig as _ReBRAC
+from tether.algos import SACNConfig as _SACN
 from tether.algos import TD3PlusBCConfig as _TD3PlusBC
 from tether.algos.engine import dataset_spec, fit_scaling
 from tether.d3rlpy import logging as d3logging
@@ -194,6 +196,16 @@ def MOReLConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
     return _port(_MOReL, _ACTOR_CRITIC, kwargs)
 
 
+def SACNConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
+    """tether's SAC-N, an extension (d3rlpy 2.x has none), with d3rlpy's argument style as `MOPOConfig`."""
+    return _port(_SACN, _ACTOR_CRITIC, kwargs)
+
+
+def EDACConfig(**kwargs: Any) -> _PortedConfig:  # noqa: N802
+    """tether's EDAC, an extension (d3rlpy 2.x has none), with d3rlpy's argument style as `MOPOConfig`."""
+    return _port(_EDAC, _ACTOR_CRITIC, kwargs)
+
+
 def _single_critic(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     kwargs = dict(kwargs)
     if kwargs.pop("n_critics", 1) != 1:
@@ -341,5 +353,5 @@ def load_learnable(path: str | Path, device: str | bool | None = False) -> Porte
 
 
 __all__ = ["BCConfig", "BCQConfig", "CQLConfig", "DAggerConfig", "DiscreteBCConfig", "DiscreteBCQConfig",
-           "DiscreteCQLConfig", "DiscreteDAggerConfig", "IQLConfig", "MOPOConfig", "MOReLConfig", "PortedLearner",
-           "ReBRACConfig", "TD3PlusBCConfig", "load_learnable"]
+           "DiscreteCQLConfig", "DiscreteDAggerConfig", "EDACConfig", "IQLConfig", "MOPOConfig", "MOReLConfig",
+           "PortedLearner", "ReBRACConfig", "SACNConfig", "TD3PlusBCConfig", "load_learnable"]
