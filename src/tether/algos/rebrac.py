@@ -20,13 +20,18 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
-import optax
-from flax.training.train_state import TrainState
 
 from tether._types import Params, PRNGKey
 from tether.algos.base import AlgoSpec, Batch, DatasetSpec
 from tether.algos.config import LearnerConfig
-from tether.algos.td3_plus_bc import TD3PlusBCState, act, delayed_actor_update, q_value
+from tether.algos.td3_plus_bc import (
+    TD3PlusBCState,
+    act,
+    actor_critic_state,
+    delayed_actor_update,
+    q_value,
+    smoothed_target_actions,
+)
 from tether.errors import ConfigError
 from tether.nets import DeterministicActor, QEnsemble
 from tether.nets.mlp import check_init
@@ -81,22 +86,11 @@ class ReBRACConfig(LearnerConfig):
 
 
 def init(config: ReBRACConfig, spec: DatasetSpec, key: PRNGKey) -> TD3PlusBCState:
-    actor_key, critic_key = jax.random.split(key)
-    obs, act = jnp.zeros((1, spec.observation_dim)), jnp.zeros((1, spec.action_dim))
     actor_net = DeterministicActor(config.hidden_dims, spec.action_dim, weight_init=config.network_init,
                                    layer_norm=config.actor_layer_norm)
     critic_net = QEnsemble(config.hidden_dims, config.n_critics, layer_norm=config.critic_layer_norm,
                            weight_init=config.network_init)
-    actor_params = actor_net.init(actor_key, obs)["params"]
-    critic_params = critic_net.init(critic_key, obs, act)["params"]
-    return TD3PlusBCState(
-        actor=TrainState.create(apply_fn=actor_net.apply, params=actor_params,
-                                tx=optax.adam(config.actor_learning_rate)),
-        critic=TrainState.create(apply_fn=critic_net.apply, params=critic_params,
-                                 tx=optax.adam(config.critic_learning_rate)),
-        target_actor_params=jax.tree.map(jnp.copy, actor_params),
-        target_critic_params=jax.tree.map(jnp.copy, critic_params),
-        step=jnp.int32(0))
+    return actor_critic_state(actor_net, critic_net, spec, key, config)
 
 
 def critic_loss(params: Params, state: TD3PlusBCState, batch: Batch, key: PRNGKey, config: ReBRACConfig):
@@ -105,10 +99,7 @@ def critic_loss(params: Params, state: TD3PlusBCState, batch: Batch, key: PRNGKe
     if batch.next_actions is None:
         raise ValueError("rebrac's critic needs the logged next actions (Batch.next_actions): continuous logs "
                          "carry them; build batches with tether.algos.engine.device_data")
-    noise = jnp.clip(config.target_smoothing_sigma * jax.random.normal(key, batch.actions.shape),
-                     -config.target_smoothing_clip, config.target_smoothing_clip)
-    next_actions = state.actor.apply_fn({"params": state.target_actor_params}, batch.next_observations)
-    next_actions = jnp.clip(next_actions + noise, -1.0, 1.0)
+    next_actions = smoothed_target_actions(state, batch.next_observations, key, config)
     penalty = jnp.sum((next_actions - batch.next_actions) ** 2, axis=-1)
     next_q = state.critic.apply_fn({"params": state.target_critic_params}, batch.next_observations, next_actions)
     next_value = jnp.min(next_q, axis=0) - config.critic_beta * penalty

@@ -72,10 +72,16 @@ class TD3PlusBCState(struct.PyTreeNode):
 
 
 def init(config: TD3PlusBCConfig, spec: DatasetSpec, key: PRNGKey) -> TD3PlusBCState:
-    actor_key, critic_key = jax.random.split(key)
-    obs, act = jnp.zeros((1, spec.observation_dim)), jnp.zeros((1, spec.action_dim))
     actor_net = DeterministicActor(config.hidden_dims, spec.action_dim, weight_init=config.network_init)
     critic_net = QEnsemble(config.hidden_dims, config.n_critics, weight_init=config.network_init)
+    return actor_critic_state(actor_net, critic_net, spec, key, config)
+
+
+def actor_critic_state(actor_net: Any, critic_net: Any, spec: DatasetSpec, key: PRNGKey,
+                       config: Any) -> TD3PlusBCState:
+    """A fresh TD3-style state for these networks (Adam at the config's two rates, targets copied)."""
+    actor_key, critic_key = jax.random.split(key)
+    obs, act = jnp.zeros((1, spec.observation_dim)), jnp.zeros((1, spec.action_dim))
     actor_params = actor_net.init(actor_key, obs)["params"]
     critic_params = critic_net.init(critic_key, obs, act)["params"]
     return TD3PlusBCState(
@@ -88,11 +94,17 @@ def init(config: TD3PlusBCConfig, spec: DatasetSpec, key: PRNGKey) -> TD3PlusBCS
         step=jnp.int32(0))
 
 
-def critic_loss(params: Params, state: TD3PlusBCState, batch: Batch, key: PRNGKey, config: TD3PlusBCConfig):
-    noise = jnp.clip(config.target_smoothing_sigma * jax.random.normal(key, batch.actions.shape),
+def smoothed_target_actions(state: TD3PlusBCState, next_observations: jax.Array, key: PRNGKey,
+                            config: Any) -> jax.Array:
+    """The target actor's actions at s' plus TD3's clipped Gaussian noise, kept in [-1, 1]."""
+    next_actions = state.actor.apply_fn({"params": state.target_actor_params}, next_observations)
+    noise = jnp.clip(config.target_smoothing_sigma * jax.random.normal(key, next_actions.shape),
                      -config.target_smoothing_clip, config.target_smoothing_clip)
-    next_actions = state.actor.apply_fn({"params": state.target_actor_params}, batch.next_observations)
-    next_actions = jnp.clip(next_actions + noise, -1.0, 1.0)
+    return jnp.clip(next_actions + noise, -1.0, 1.0)
+
+
+def critic_loss(params: Params, state: TD3PlusBCState, batch: Batch, key: PRNGKey, config: TD3PlusBCConfig):
+    next_actions = smoothed_target_actions(state, batch.next_observations, key, config)
     next_q = state.critic.apply_fn({"params": state.target_critic_params}, batch.next_observations, next_actions)
     targets = batch.rewards + config.gamma * (1.0 - batch.terminations) * jnp.min(next_q, axis=0)
     q = state.critic.apply_fn({"params": params}, batch.observations, batch.actions)
